@@ -1,0 +1,5 @@
+import sys
+
+from edgeforge.cli import main
+
+sys.exit(main())

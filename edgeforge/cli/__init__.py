@@ -1,0 +1,60 @@
+"""`edgeforge` command line: a thin layer over the Python API.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func(args)`` does the work. Build-side modules import torch & co. only inside ``func``
+so that ``edgeforge run`` works with the runtime dependencies alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edgeforge import __version__
+from edgeforge.errors import EdgeforgeError
+
+# Order is the order shown in --help.
+COMMAND_MODULES = ("zoo", "data", "export", "build", "run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeforge",
+        description="Turn a Hugging Face vision checkpoint into edge artifacts (ONNX, ORT-mobile, Core ML), "
+        "quantize them within an accuracy budget, run them, and benchmark them.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeforge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library warnings and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"edgeforge.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    if not args.verbose:
+        _quiet_libraries()
+    try:
+        return int(args.func(args) or 0)
+    except EdgeforgeError as exc:
+        print(f"edgeforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgeforge: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+
+
+def _quiet_libraries() -> None:
+    """Third-party converters print pages of warnings that say nothing actionable to a user."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "torch", "coremltools", "onnxruntime", "optimum", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -1,0 +1,26 @@
+"""`edgeforge export`: checkpoint -> ONNX only (the first step of `build`)."""
+
+from __future__ import annotations
+
+import sys
+
+from edgeforge.cli.build import _common
+
+
+def register(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="checkpoint -> onnx/model.onnx, validated against PyTorch",
+        description="Export a checkpoint to ONNX (dynamic batch; dynamic height/width for SegFormer), run onnx's "
+        "full checker and compare with PyTorch; writes config, preprocessor config, onnx/model.onnx, manifest.json.",
+    )
+    _common(export)
+    export.set_defaults(func=_export)
+
+
+def _export(args) -> int:
+    from edgeforge.export.build import build
+
+    build(args.checkpoint, args.output, targets=("onnx",), trust_pickle=args.trust_pickle, opset=args.opset,
+          log=lambda line: print(line, file=sys.stderr))
+    return 0

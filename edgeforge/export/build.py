@@ -1,0 +1,140 @@
+"""The main job: checkpoint -> artifact directory (ONNX, ORT-mobile, Core ML) + manifest.
+
+Everything is assembled in a staging directory and swapped into place only when every target was
+exported and validated, so a failed or interrupted build leaves the previous output (or nothing).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from edgeforge import __version__
+from edgeforge.atomic import atomic_directory
+from edgeforge.errors import EdgeforgeError
+from edgeforge.export.onnx import DEFAULT_OPSET, export_onnx
+from edgeforge.export.validate import validate_onnx
+from edgeforge.runtime.manifest import write_manifest
+from edgeforge.zoo.checkpoints import load_checkpoint
+
+TARGETS = ("onnx", "ort", "coreml")
+DEFAULT_TARGETS = ("onnx", "ort", "coreml")
+TOOLS = ("torch", "transformers", "onnx", "onnxruntime", "coremltools", "numpy", "Pillow")
+
+
+def parse_targets(text: str | tuple | list) -> tuple[str, ...]:
+    names = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
+    unknown = [t for t in names if t not in TARGETS]
+    if unknown or not names:
+        raise EdgeforgeError(f"unknown target(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(TARGETS)}")
+    if "onnx" not in names:
+        names.insert(0, "onnx")  # ORT and validation start from the ONNX graph
+    return tuple(dict.fromkeys(names))
+
+
+def build(
+    source: str | Path,
+    out_dir: str | Path,
+    targets=DEFAULT_TARGETS,
+    trust_pickle: bool = False,
+    opset: int = DEFAULT_OPSET,
+    validation_images: list | None = None,
+    log=print,
+) -> dict:
+    """Export ``source`` (local checkpoint dir or hub id) to ``out_dir``; returns the manifest."""
+    targets = parse_targets(targets)
+    started = time.perf_counter()
+    step = _Steps(log, total=2 + len(targets))
+    with step("loading checkpoint"):
+        checkpoint = load_checkpoint(source, trust_pickle=trust_pickle)
+    images = validation_images or default_validation_images(checkpoint)
+    variants: dict[str, dict] = {}
+    with atomic_directory(out_dir) as staging:
+        checkpoint.model.config.save_pretrained(staging)
+        checkpoint.image_processor.save_pretrained(staging)
+        onnx_path = staging / "onnx" / "model.onnx"
+        with step("exporting ONNX and validating against PyTorch"):
+            export_onnx(checkpoint, onnx_path, opset=opset)
+            validation = validate_onnx(checkpoint, onnx_path, images)
+        variants["fp32"] = {"file": "onnx/model.onnx", "format": "onnx", "precision": "fp32", "validation": validation}
+        log(f"      max |logit diff| vs PyTorch {validation['max_abs_diff']:.2e}, "
+            + ", ".join(f"{k} {v:.4%}" for k, v in validation.items() if k.endswith("agreement")))
+        if "ort" in targets:
+            with step("converting to ORT format (ONNX Runtime Mobile)"):
+                variants["ort"] = _build_ort(onnx_path, staging / "ort", images, checkpoint)
+        if "coreml" in targets:
+            with step("converting to Core ML (.mlpackage, fp16)"):
+                variants["coreml"] = _build_coreml(checkpoint, staging / "coreml" / "model.mlpackage")
+        with step("writing manifest"):
+            manifest = write_manifest(staging, {
+                "source": {"checkpoint": str(source), "model_type": checkpoint.config.model_type,
+                           "task": checkpoint.family.task, "architecture": checkpoint.config.architectures[0]},
+                "created_by": f"edgeforge {__version__}",
+                "tools": tool_versions(),
+                "machine": {"system": platform.system(), "machine": platform.machine(), "python": sys.version.split()[0]},
+                "variants": variants,
+            })
+    log(f"built {out_dir} in {time.perf_counter() - started:.1f} s")
+    return manifest
+
+
+def _build_ort(onnx_path: Path, out_dir: Path, images: list, checkpoint) -> dict:
+    import numpy as np
+
+    from edgeforge.export.ort_mobile import compare_ort_with_onnx, export_ort
+
+    pixel_values = checkpoint.image_processor(images[:1], return_tensors="np")["pixel_values"].astype(np.float32)
+    usability = export_ort(onnx_path, out_dir, list(pixel_values.shape))
+    diff = compare_ort_with_onnx(out_dir / "model.ort", onnx_path, pixel_values)
+    return {"file": "ort/model.ort", "format": "ort", "precision": "fp32",
+            "validation": {"max_abs_diff_vs_onnx": diff}, "mobile_usability": usability}
+
+
+def _build_coreml(checkpoint, path: Path) -> dict:
+    from edgeforge.export.coreml import export_coreml, validate_coreml
+
+    export_coreml(checkpoint, path)
+    return {"file": "coreml/model.mlpackage", "format": "coreml", "precision": "fp16",
+            "validation": validate_coreml(path, checkpoint)}
+
+
+def default_validation_images(checkpoint) -> list:
+    """Two synthetic images with real structure (not noise), one square and one not."""
+    from edgeforge.data.synth import make_sample
+
+    kind = "expressions" if checkpoint.family.task == "image-classification" else "faces"
+    first, _ = make_sample(kind, 0, seed=1234, size=256)
+    second, _ = make_sample(kind, 1, seed=1234, size=256)
+    return [first, second.resize((320, 240))]
+
+
+def tool_versions() -> dict:
+    versions = {"python": sys.version.split()[0]}
+    for name in TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class _Steps:
+    """Numbered, timed progress lines: `[2/5] exporting ONNX ... 1.3 s`."""
+
+    def __init__(self, log, total: int):
+        self.log, self.total, self.done = log, total, 0
+
+    def __call__(self, title: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def running():
+            self.done += 1
+            started = time.perf_counter()
+            yield
+            self.log(f"[{self.done}/{self.total}] {title} ... {time.perf_counter() - started:.1f} s")
+
+        return running()

@@ -1,0 +1,88 @@
+"""One small declaration per model family; the generic zoo, exporter and quantizers read it.
+
+Adding a family (say, DeiT or Mask2Former) means adding a ``Family`` here, not editing a pipeline.
+Build side: nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeforge.errors import EdgeforgeError
+
+SEGMENTATION = "semantic-segmentation"
+CLASSIFICATION = "image-classification"
+
+
+@dataclass(frozen=True)
+class Family:
+    model_type: str  # config.model_type in transformers
+    task: str
+    config_class: str  # transformers class names, resolved lazily
+    model_class: str
+    image_processor_class: str
+    ort_model_class: str  # optimum.onnxruntime class that loads the exported directory
+    architecture_keys: tuple[str, ...]  # reference-JSON fields that go into the transformers config
+    mini_architecture: dict[str, Any]  # overrides that make the narrow, shallow test model
+    mini_image_size: int
+    # ONNX I/O: axis index -> symbolic name. Spatial axes are dynamic where the architecture allows it.
+    input_axes: dict[int, str] = field(default_factory=dict)
+    output_axes: dict[int, str] = field(default_factory=dict)
+    output_name: str = "logits"
+    input_name: str = "pixel_values"
+
+    def transformers_class(self, which: str):
+        import transformers
+
+        return getattr(transformers, getattr(self, which))
+
+
+SEGFORMER = Family(
+    model_type="segformer",
+    task=SEGMENTATION,
+    config_class="SegformerConfig",
+    model_class="SegformerForSemanticSegmentation",
+    image_processor_class="SegformerImageProcessor",
+    ort_model_class="ORTModelForSemanticSegmentation",
+    architecture_keys=(
+        "num_channels", "num_encoder_blocks", "depths", "hidden_sizes", "num_attention_heads",
+        "sr_ratios", "patch_sizes", "strides", "mlp_ratios", "decoder_hidden_size",
+    ),
+    # Same four-stage MiT layout (strides, patch sizes, reduction ratios), ~1/4 width, one block per stage.
+    mini_architecture={"depths": [1, 1, 1, 1], "hidden_sizes": [16, 32, 64, 128], "num_attention_heads": [1, 1, 2, 4],
+                       "decoder_hidden_size": 64},
+    mini_image_size=256,
+    # SegFormer is fully convolutional up to the head: any H, W (multiples of 32 keep stages aligned).
+    input_axes={0: "batch_size", 2: "height", 3: "width"},
+    output_axes={0: "batch_size", 2: "logits_height", 3: "logits_width"},
+)
+
+VIT = Family(
+    model_type="vit",
+    task=CLASSIFICATION,
+    config_class="ViTConfig",
+    model_class="ViTForImageClassification",
+    image_processor_class="ViTImageProcessor",
+    ort_model_class="ORTModelForImageClassification",
+    architecture_keys=(
+        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size",
+        "image_size", "qkv_bias", "layer_norm_eps",
+    ),
+    mini_architecture={"hidden_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 384},
+    mini_image_size=224,
+    # Position embeddings are learned for one grid: only the batch is dynamic.
+    input_axes={0: "batch_size"},
+    output_axes={0: "batch_size"},
+)
+
+FAMILIES = {f.model_type: f for f in (SEGFORMER, VIT)}
+
+
+def family_for(model_type: str) -> Family:
+    try:
+        return FAMILIES[model_type]
+    except KeyError:
+        raise EdgeforgeError(
+            f"model type {model_type!r} is not supported; supported: {', '.join(sorted(FAMILIES))}"
+        ) from None

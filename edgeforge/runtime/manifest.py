@@ -1,0 +1,79 @@
+"""``manifest.json``: what an artifact directory holds, with sizes, sha256 and validation figures.
+
+Standard library only: the runtime reads it to verify files before running them; the build side
+writes it last, so a directory whose manifest exists was completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from edgeforge.errors import EdgeforgeError
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "edgeforge-manifest/1"
+
+
+class IntegrityError(EdgeforgeError):
+    """An artifact file differs from what its manifest recorded."""
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(root: Path, path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": sha256_of(path)}
+
+
+def list_files(root: Path) -> list[Path]:
+    """Every regular file below ``root`` except the manifest itself, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME and not p.name.startswith("."))
+
+
+def read_manifest(root: str | Path) -> dict | None:
+    path = Path(root) / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EdgeforgeError(f"{path} is not valid JSON: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise EdgeforgeError(f"{path} is not an edgeforge manifest (format {manifest.get('format')!r})")
+    return manifest
+
+
+def verify_files(root: str | Path, manifest: dict, relative_paths: list[str]) -> None:
+    """Check size and sha256 of each named file against the manifest; raise IntegrityError on any mismatch."""
+    root = Path(root)
+    files = manifest.get("files", {})
+    for rel in relative_paths:
+        entry = files.get(rel)
+        if entry is None:
+            raise IntegrityError(f"{rel} is not listed in {root / MANIFEST_NAME}; refusing to run an unrecorded file")
+        path = root / rel
+        if not path.is_file():
+            raise IntegrityError(f"{path} is listed in the manifest but missing")
+        if path.stat().st_size != entry["size"] or sha256_of(path) != entry["sha256"]:
+            raise IntegrityError(
+                f"{path} does not match its sha256 in the manifest (modified or corrupt); "
+                "rebuild the artifact, or pass verify=False / --no-verify to run it anyway"
+            )
+
+
+def write_manifest(root: str | Path, manifest: dict) -> dict:
+    """Record every file below ``root`` (size, sha256) into ``manifest`` and write it atomically, last."""
+    from edgeforge.atomic import write_text
+
+    root = Path(root)
+    manifest = {"format": FORMAT, **manifest}
+    manifest["files"] = {p.relative_to(root).as_posix(): file_entry(root, p) for p in list_files(root)}
+    write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return manifest

@@ -1,0 +1,68 @@
+"""Pre-processing identical to Hugging Face's (slow, PIL-based) image processors, in numpy.
+
+Same order of operations and dtypes as ``transformers.image_transforms``: PIL resize of the uint8
+image, rescale in float64 then cast to float32, normalise in float32. Identical inputs are what make
+runtime logits match transformers' to float precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from edgeforge.errors import EdgeforgeError
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    height: int
+    width: int
+    resample: Image.Resampling = Image.Resampling.BILINEAR
+    do_resize: bool = True
+    do_rescale: bool = True
+    rescale_factor: float = 1 / 255
+    do_normalize: bool = True
+    image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Preprocessor":
+        """Read a ``preprocessor_config.json`` dict."""
+        size = config.get("size", {})
+        if "height" in size and "width" in size:
+            height, width = int(size["height"]), int(size["width"])
+        elif "shortest_edge" in size and config.get("do_center_crop") is not True:
+            height = width = int(size["shortest_edge"])
+        else:
+            raise EdgeforgeError(f"unsupported image-processor size {size!r} (need height/width)")
+        return cls(
+            height=height,
+            width=width,
+            resample=Image.Resampling(int(config.get("resample", Image.Resampling.BILINEAR))),
+            do_resize=bool(config.get("do_resize", True)),
+            do_rescale=bool(config.get("do_rescale", True)),
+            rescale_factor=float(config.get("rescale_factor", 1 / 255)),
+            do_normalize=bool(config.get("do_normalize", True)),
+            image_mean=tuple(float(v) for v in config.get("image_mean", (0.5, 0.5, 0.5))),
+            image_std=tuple(float(v) for v in config.get("image_std", (0.5, 0.5, 0.5))),
+        )
+
+    def __call__(self, images: list[Image.Image]) -> np.ndarray:
+        """RGB PIL images -> float32 batch (N, 3, H, W)."""
+        return np.stack([self.one(image) for image in images])
+
+    def one(self, image: Image.Image) -> np.ndarray:
+        if self.do_resize:
+            image = image.resize((self.width, self.height), resample=self.resample, reducing_gap=None)
+        pixels = np.asarray(image)
+        if self.do_rescale:
+            pixels = (pixels.astype(np.float64) * self.rescale_factor).astype(np.float32)
+        else:
+            pixels = pixels.astype(np.float32)
+        if self.do_normalize:
+            mean = np.asarray(self.image_mean, dtype=np.float32)
+            std = np.asarray(self.image_std, dtype=np.float32)
+            pixels = (pixels - mean) / std
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
