@@ -30,16 +30,24 @@ class Model:
         strict_providers: bool = False,
         threads: int | None = None,
         verify: bool = True,
+        model_file: str | os.PathLike | None = None,
     ):
+        """``model_file`` runs another ONNX file with this artifact's configs (a candidate being
+        evaluated by the build side); it is not checked against the manifest."""
         self.artifact = Artifact.open(path)
         self.variant = variant
         self.task = self.artifact.task
         self.id2label = self.artifact.id2label
         self.preprocessor = Preprocessor.from_config(self.artifact.preprocessor_config)
-        rel = self.artifact.variant_file(variant)
-        if verify and self.artifact.manifest is not None:
-            verify_files(self.artifact.root, self.artifact.manifest, self.artifact.files_of(rel))
-        self.model_path = self.artifact.root / rel
+        if model_file is not None:
+            self.model_path = Path(model_file)
+        else:
+            rel = self.artifact.variant_file(variant)
+            if rel.endswith(".mlpackage"):
+                raise EdgeforgeError(f"{rel} is a Core ML package: it runs with Core ML on Apple devices, not here")
+            if verify and self.artifact.manifest is not None:
+                verify_files(self.artifact.root, self.artifact.manifest, self.artifact.files_of(rel))
+            self.model_path = self.artifact.root / rel
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
