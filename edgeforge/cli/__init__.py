@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _quiet_libraries() -> None:
     """Third-party converters print pages of warnings that say nothing actionable to a user."""
+    import os
     import warnings
 
     warnings.filterwarnings("ignore")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in ("transformers", "torch", "coremltools", "onnxruntime", "optimum", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
