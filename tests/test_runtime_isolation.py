@@ -22,3 +22,10 @@ def test_running_a_model_pulls_no_build_dependency(mini_artifacts, photos, tmp_p
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "(300, 451) []"
+
+
+def test_cli_parser_pulls_no_build_dependency():
+    """`edgeforge run` must work on an install with the runtime dependencies only."""
+    code = "import sys; from edgeforge.cli import build_parser; build_parser(); print(sorted(set(sys.modules) & %r))"
+    out = subprocess.run([sys.executable, "-c", code % BUILD_SIDE], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
