@@ -31,9 +31,14 @@ class SegmentationScores:
             raise ValueError(f"label maps differ in shape: {reference.shape} vs {prediction.shape}")
         valid = np.ones(reference.shape, dtype=bool) if self.ignore_index is None else reference != self.ignore_index
         ref, pred = reference[valid].astype(np.int64), prediction[valid].astype(np.int64)
+        # An id outside 0..num_classes-1 would land in another class's cell of the flattened matrix.
+        for name, ids in (("reference", ref), ("prediction", pred)):
+            if ids.size and (ids.min() < 0 or ids.max() >= self.num_classes):
+                raise ValueError(f"{name} has class ids outside 0..{self.num_classes - 1}: "
+                                 f"{np.unique(ids[(ids < 0) | (ids >= self.num_classes)])[:5].tolist()}")
         self.confusion += np.bincount(ref * self.num_classes + pred, minlength=self.num_classes ** 2).reshape(
             self.num_classes, self.num_classes)
-        self._boundary += boundary_counts(reference, prediction, self.boundary_tolerance)
+        self._boundary += boundary_counts(reference, prediction, self.boundary_tolerance, valid)
 
     def per_class_iou(self) -> np.ndarray:
         """IoU per class; NaN for classes absent from both reference and prediction."""
@@ -59,11 +64,18 @@ class SegmentationScores:
         return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
 
 
-def boundaries(label_map: np.ndarray) -> np.ndarray:
-    """Pixels whose right or lower neighbour has another label (both sides of each edge)."""
+def boundaries(label_map: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Pixels whose right or lower neighbour has another label (both sides of each edge).
+
+    With ``valid``, only edges between two valid pixels count: the border of an ignored region is
+    not an object boundary.
+    """
     edge = np.zeros(label_map.shape, dtype=bool)
     horizontal = label_map[:, 1:] != label_map[:, :-1]
     vertical = label_map[1:, :] != label_map[:-1, :]
+    if valid is not None:
+        horizontal &= valid[:, 1:] & valid[:, :-1]
+        vertical &= valid[1:, :] & valid[:-1, :]
     edge[:, 1:] |= horizontal
     edge[:, :-1] |= horizontal
     edge[1:, :] |= vertical
@@ -88,9 +100,15 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def boundary_counts(reference: np.ndarray, prediction: np.ndarray, tolerance: int) -> np.ndarray:
-    """[pred boundary pixels near a ref boundary, pred boundary pixels, and the same the other way]."""
-    ref_edge, pred_edge = boundaries(reference), boundaries(prediction)
+def boundary_counts(reference: np.ndarray, prediction: np.ndarray, tolerance: int,
+                    valid: np.ndarray | None = None) -> np.ndarray:
+    """[pred boundary pixels near a ref boundary, pred boundary pixels, and the same the other way].
+
+    ``valid`` (where the reference is not ignored) restricts both maps' boundaries, as the
+    confusion matrix is restricted: without it, every edge of an ignored region in a ground-truth
+    map would count as a boundary the prediction missed.
+    """
+    ref_edge, pred_edge = boundaries(reference, valid), boundaries(prediction, valid)
     near_ref, near_pred = dilate(ref_edge, tolerance), dilate(pred_edge, tolerance)
     return np.array([(pred_edge & near_ref).sum(), pred_edge.sum(), (ref_edge & near_pred).sum(), ref_edge.sum()])
 
@@ -102,23 +120,31 @@ class ClassificationScores:
     matches: int = 0
     total: int = 0
     kl_sum: float = 0.0
+    kl_count: int = 0  # rows KL was summed over (update_labels adds to ``total`` but has no KL)
 
     def update(self, reference_probs: np.ndarray, probs: np.ndarray) -> None:
-        """Both (N, C) probability arrays; reference first (KL(reference || candidate))."""
+        """Both (N, C) probability arrays (or one (C,) row each); reference first (KL(reference || candidate))."""
+        reference_probs, probs = np.atleast_2d(reference_probs), np.atleast_2d(probs)
+        if reference_probs.shape != probs.shape:
+            raise ValueError(f"probability arrays differ in shape: {reference_probs.shape} vs {probs.shape}")
         self.matches += int((reference_probs.argmax(-1) == probs.argmax(-1)).sum())
         self.total += len(probs)
         self.kl_sum += float(kl_divergence(reference_probs, probs).sum())
+        self.kl_count += len(probs)
 
     def update_labels(self, labels: np.ndarray, probs: np.ndarray) -> None:
-        """Accuracy against ground-truth class ids."""
-        self.matches += int((np.asarray(labels) == probs.argmax(-1)).sum())
+        """Accuracy against ground-truth class ids: (N,) ids and (N, C) probabilities (or one id, one row)."""
+        labels, probs = np.atleast_1d(np.asarray(labels)), np.atleast_2d(probs)
+        if len(labels) != len(probs):
+            raise ValueError(f"{len(labels)} labels for {len(probs)} probability rows")
+        self.matches += int((labels == probs.argmax(-1)).sum())
         self.total += len(probs)
 
     def agreement(self) -> float:
         return self.matches / self.total if self.total else float("nan")
 
     def mean_kl(self) -> float:
-        return self.kl_sum / self.total if self.total else float("nan")
+        return self.kl_sum / self.kl_count if self.kl_count else float("nan")
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""What the user would otherwise run, measured in the same run: PyTorch eager through transformers
+(their starting point) and the plain ONNX export of the same checkpoint as Optimum's exporter gives it.
+
+The checkpoint is the one the artifact was built from (manifest ``source.checkpoint``). When it
+cannot be loaded (moved, a hub id while offline) the baselines are skipped with a note, never faked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeforge.errors import EdgeforgeError
+
+PYTORCH = "pytorch"
+OPTIMUM = "optimum-onnx"
+TORCH_ONNX = "torch-onnx"  # the fallback when Optimum's exporter fails; labelled as what it is
+
+LABELS = {
+    PYTORCH: "PyTorch eager (transformers)",
+    OPTIMUM: "ONNX as Optimum exports it (optimum.exporters.onnx.main_export)",
+    TORCH_ONNX: "ONNX plain torch.onnx export (Optimum's exporter failed here)",
+}
+
+
+@dataclass
+class PlainOnnx:
+    name: str  # OPTIMUM, or TORCH_ONNX when Optimum failed
+    path: Path
+    note: str | None = None
+
+
+def load_pytorch(checkpoint_source: str):
+    """The source checkpoint as transformers loads it (EdgeforgeError if it cannot be loaded)."""
+    from edgeforge.zoo.checkpoints import load_checkpoint
+
+    with _quiet():
+        return load_checkpoint(checkpoint_source)
+
+
+def pytorch_forward(checkpoint):
+    """pixel_values (numpy) -> logits (numpy), eager, no autograd: what a PyTorch user runs."""
+    import torch
+
+    model = checkpoint.model
+
+    def forward(pixel_values: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(pixel_values=torch.from_numpy(pixel_values)).logits.numpy()
+
+    return forward
+
+
+def pytorch_threads(threads: int):
+    """A ``prepare`` hook: PyTorch's intra-op thread count is process-wide, so it is set before each
+    timed PyTorch call (a no-op when already right) rather than once for the whole run."""
+    import torch
+
+    def prepare() -> None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+    return prepare
+
+
+def export_plain_onnx(checkpoint_source: str, task: str, out_dir: Path, checkpoint=None) -> PlainOnnx:
+    """Export with Optimum's ``main_export`` (offline for a local directory); on failure, fall back to a
+    plain ``torch.onnx`` export of the loaded ``checkpoint`` and say so."""
+    out_dir = Path(out_dir)
+    try:
+        from optimum.exporters.onnx import main_export
+
+        with _quiet():
+            main_export(checkpoint_source, out_dir / "optimum", task=task, do_validation=False,
+                        local_files_only=Path(checkpoint_source).exists())
+        return PlainOnnx(OPTIMUM, out_dir / "optimum" / "model.onnx")
+    except Exception as exc:  # Optimum raises many kinds; any failure means "use the fallback"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if checkpoint is None:
+        raise EdgeforgeError(f"Optimum's ONNX exporter failed ({reason}) and no checkpoint is loaded to fall back on")
+    from edgeforge.export.onnx import export_onnx
+
+    with _quiet():
+        path = export_onnx(checkpoint, out_dir / "torch-onnx" / "model.onnx")
+    return PlainOnnx(TORCH_ONNX, path, f"Optimum's exporter failed: {reason}; plain torch.onnx export used instead")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Exporters log pages of tracer warnings that say nothing about the benchmark."""
+    loggers = [logging.getLogger(name) for name in ("optimum", "transformers", "torch", "root")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -1,0 +1,83 @@
+"""Which variant to ship per target, from the measured figures, under the drift budget.
+
+The rules are deliberately simple so a release engineer can check them against the table:
+  cpu-server  fastest p50 at the full thread count, among ONNX / ORT variants.
+  mobile      fastest p50 at 1 thread (phones give a model one or two big cores), among ONNX / ORT
+              variants; within 5 % of the fastest, the smaller zstd download wins.
+  browser     smallest gzip download among ``onnx/`` files (what transformers.js fetches); within 5 %
+              of the smallest, the faster at 1 thread wins (onnxruntime-web's WASM backend is
+              usually single-threaded).
+A variant qualifies when its drift is within budget: measured drift, else the manifest's figure;
+fp32 is the reference (drift 0). A variant without any drift figure never qualifies.
+"""
+
+from __future__ import annotations
+
+TIE = 1.05
+RULES = {  # {threads}: the thread count the rule was applied at (1 unless only one count was measured)
+    "cpu-server": "fastest p50 at {threads} thread(s) among ONNX/ORT variants within the drift budget",
+    "mobile": "fastest p50 at {threads} thread(s) among ONNX/ORT variants within the drift budget; within 5% the "
+              "smaller zstd download wins",
+    "browser": "smallest gzip download among onnx/ files (transformers.js) within the drift budget; within 5% "
+               "the faster at {threads} thread(s) wins",
+}
+
+
+def drift_points(name: str, entry: dict) -> float | None:
+    if name == "fp32":
+        return 0.0
+    measured = (entry.get("drift") or {}).get("drift_points")
+    if measured is not None:
+        return measured
+    return (entry.get("manifest_drift") or {}).get("points")
+
+
+def p50(entry: dict, threads: int) -> float | None:
+    return ((entry.get("latency") or {}).get(str(threads)) or {}).get("p50_ms")
+
+
+def recommend(variants: dict, budget: float, threads: list[int]) -> dict:
+    """target -> {"variant", "rule", "why"} (variant None, with the reason, when nothing qualifies)."""
+    full, single = threads[0], (1 if 1 in threads else threads[0])
+    eligible = {name: e for name, e in variants.items()
+                if p50(e, full) is not None and (d := drift_points(name, e)) is not None and d <= budget}
+    server = _fastest(eligible, full)
+    mobile = _fastest(eligible, single, tie_break=lambda e: e["size"]["zstd_bytes"])
+    browser_pool = {n: e for n, e in eligible.items()
+                    if e.get("format") == "onnx" and str(e.get("file", "")).startswith("onnx/")}
+    browser = _smallest(browser_pool, single)
+    chosen = {"cpu-server": (server, full), "mobile": (mobile, single), "browser": (browser, single)}
+    result = {}
+    for target, (name, at_threads) in chosen.items():
+        rule = RULES[target].format(threads=at_threads)
+        if name is None:
+            result[target] = {"variant": None, "rule": rule,
+                              "why": f"no variant with measured speed is within the {budget:g}-point drift budget"}
+            continue
+        entry = variants[name]
+        result[target] = {
+            "variant": name, "rule": rule,
+            "why": f"p50 {p50(entry, at_threads):.2f} ms at {at_threads} thread(s), "
+                   f"{entry['size']['gzip_bytes'] / 2 ** 20:.2f} MB gzip, drift {drift_points(name, entry):.2f} points",
+        }
+    return result
+
+
+def _fastest(pool: dict, threads: int, tie_break=None) -> str | None:
+    timed = {n: p50(e, threads) for n, e in pool.items() if p50(e, threads) is not None}
+    if not timed:
+        return None
+    best = min(timed.values())
+    close = [n for n, t in timed.items() if t <= best * TIE]
+    if tie_break is None or len(close) == 1:
+        return min(close, key=lambda n: timed[n])
+    return min(close, key=lambda n: (tie_break(pool[n]), timed[n]))
+
+
+def _smallest(pool: dict, threads: int) -> str | None:
+    if not pool:
+        return None
+    sizes = {n: e["size"]["gzip_bytes"] for n, e in pool.items()}
+    best = min(sizes.values())
+    close = [n for n, s in sizes.items() if s <= best * TIE]
+    return min(close, key=lambda n: (p50(pool[n], threads) or float("inf"), sizes[n]))

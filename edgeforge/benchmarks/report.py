@@ -1,0 +1,295 @@
+"""The report: ``report.json`` (every figure), ``report.md`` (tables per model), ``plots/*.png``.
+
+The whole report directory is assembled aside and swapped in at once (``edgeforge.atomic``), so a
+crashed or interrupted run leaves the previous report, never half of a new one. A directory that is
+not an earlier report is never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from edgeforge.atomic import atomic_directory
+from edgeforge.errors import EdgeforgeError
+
+REPORT_JSON, REPORT_MD, PLOTS = "report.json", "report.md", "plots"
+DASH = "–"
+
+
+def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | None = None) -> Path:
+    """Write report.json, report.md and plots/ (figures made from ``report`` plus ``assets``)."""
+    from edgeforge.benchmarks.plots import model_plots
+    from edgeforge.benchmarks.run import slug
+
+    out_dir = Path(out_dir)
+    _refuse_foreign_directory(out_dir)
+    figures = dict(assets or {})
+    for model in report["models"]:
+        made = model_plots(model, slug(model["name"]))
+        model["plots"] = sorted([f"{PLOTS}/{name}" for name in made]
+                                + [f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-")])
+        figures.update(made)
+    with atomic_directory(out_dir) as staging:
+        (staging / PLOTS).mkdir()
+        for name, png in figures.items():
+            (staging / PLOTS / name).write_bytes(png)
+        (staging / REPORT_JSON).write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
+        (staging / REPORT_MD).write_text(render_markdown(report))
+    return out_dir
+
+
+def _finite(value):
+    """JSON has no NaN/Infinity: an undefined figure is written as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def read_report(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_JSON
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EdgeforgeError(f"report {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise EdgeforgeError(f"report {path} is not valid JSON: {exc}") from None
+    if not isinstance(report, dict) or report.get("format") != "edgeforge-bench/1":
+        raise EdgeforgeError(f"{path} is not an edgeforge benchmark report (format {report.get('format')!r})"
+                             if isinstance(report, dict) else f"{path} is not an edgeforge benchmark report")
+    return report
+
+
+def _refuse_foreign_directory(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / REPORT_JSON).is_file())):
+        raise EdgeforgeError(f"{out_dir} exists and is not an earlier benchmark report; choose another --report directory")
+
+
+# --- markdown ----------------------------------------------------------------------------------------
+def render_markdown(report: dict) -> str:
+    lines = ["# edgeforge benchmark report", ""]
+    lines += _machine_section(report)
+    for model in report["models"]:
+        lines += _model_section(model, report)
+    return "\n".join(lines) + "\n"
+
+
+def _machine_section(report: dict) -> list[str]:
+    machine, versions = report["machine"], report["versions"]
+    load = machine.get("load_average_at_start")
+    busy = load and load[0] > machine["available_cores"]
+    peak = ", ".join(f"{v['gflops']:.1f} GFLOP/s at {t} thread(s)" for t, v in report["peak"].items())
+    lines = [
+        f"Run {report['created']} on **{machine['cpu']}**, {machine['available_cores']} core(s) available "
+        f"({machine['logical_cores']} logical), {machine['ram_gib']} GiB RAM, flags: {', '.join(machine['flags']) or 'none'}.",
+        f"Load average at start: {', '.join(f'{x:.2f}' for x in load) if load else DASH}"
+        + (" — **the machine was busy: compare ratios within this report, not absolute times across reports.**"
+           if busy else "."),
+        f"Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "onnxruntime_providers") + ".",
+        "Method: per model, every variant and baseline is timed in interleaved rounds (one run of each per round, "
+        "order rotated) after warm-up, so machine noise hits all alike; memory is the peak RSS of a fresh child "
+        "process per variant.",
+        f"Machine peak (fp32 {report['peak'][next(iter(report['peak']))]['matmul_size']}² MatMul, onnxruntime, "
+        f"best run): {peak}.",
+        "",
+    ]
+    return lines
+
+
+def _model_section(model: dict, report: dict) -> list[str]:
+    threads = [str(t) for t in model["threads"]]
+    full, single = threads[0], ("1" if "1" in threads else None)
+    baselines = list(model["baselines"])
+    lines = [f"## {model['name']}", ""]
+    source = model.get("source") or {}
+    flops = model.get("flops", {}).get("flops_per_image")
+    lines.append(f"Artifact `{model['artifact']}` · {model['task']} · {model['classes']} classes · input "
+                 f"{model['input_size'][0]}×{model['input_size'][1]} · source `{source.get('checkpoint', DASH)}`"
+                 + (f" · {flops / 1e9:.2f} GFLOP per image" if flops else "") + ".")
+    settings = model.get("settings") or {}
+    if settings:
+        lines.append(f"Timing: {settings['runs']} runs after {settings['warmup']} warm-up per variant at "
+                     f"{' and '.join(map(str, settings['thread_counts']))} thread(s); throughput at batch "
+                     f"{settings['throughput_batch']}.")
+    lines.append(_dataset_line(model))
+    lines.append("")
+    header = ["variant", "precision", "size MB", "gzip MB", "zstd MB", f"p50 ms @{full}", f"p90 ms @{full}"]
+    if single:
+        header.append("p50 ms @1")
+    header += [f"speed-up vs {b}" for b in baselines] + ["peak RSS MB", "drift (points)"]
+    lines += _table_header(header)
+    for kind, entries in (("variant", model["variants"]), ("baseline", model["baselines"])):
+        for name, entry in entries.items():
+            lat = entry.get("latency", {})
+            row = [f"**{name}**" if kind == "baseline" else name, entry.get("precision", DASH),
+                   _mb(entry, "bytes"), _mb(entry, "gzip_bytes"), _mb(entry, "zstd_bytes"),
+                   _num(lat.get(full, {}).get("p50_ms")), _num(lat.get(full, {}).get("p90_ms"))]
+            if single:
+                row.append(_num(lat.get(single, {}).get("p50_ms")))
+            row += [_speedup(entry, b, full, single) for b in baselines]
+            row += [_num((entry.get("memory") or {}).get("peak_rss_mb"), 0), _drift(name, entry)]
+            lines.append(_row(row))
+    for name, entry in model.get("skipped", {}).items():
+        cells = [name, entry.get("precision", DASH), _mb(entry, "bytes"), _mb(entry, "gzip_bytes"),
+                 _mb(entry, "zstd_bytes"), entry["reason"]]
+        lines.append(_row(cells + [""] * (len(header) - len(cells))))
+    lines.append("")
+    if baselines:
+        described = "; ".join(f"**{b}** = {model['baselines'][b].get('label', b)}" for b in baselines)
+        lines.append(f"Speed-up = baseline p50 / variant p50 at {full} thread(s)" + (" / at 1 thread" if single else "")
+                     + f"; > 1 means faster. Baselines (bold): {described}.")
+    else:
+        lines.append("No baselines were measured.")
+    if model.get("drift"):
+        lines.append(f"Drift = {model['drift']['definition']}; budget {model['drift_budget_points']:g} points.")
+    lines.append("")
+    lines += _details_table(model, full, report)
+    lines += _drift_table(model)
+    lines += _stages(model)
+    lines += _recommendations(model)
+    if model.get("notes"):
+        lines += ["Notes:", *[f"- {note}" for note in model["notes"]], ""]
+    for plot in model.get("plots", []):
+        lines += [f"![{Path(plot).stem}]({plot})", ""]
+    return lines
+
+
+def _dataset_line(model: dict) -> str:
+    data = model.get("dataset")
+    if not data:
+        return "No dataset (drift not measured)."
+    what = (f"synthetic `{data['generator']}`" if data["synthetic"] else f"`{data['path']}` ({data['format']})")
+    text = f"Drift measured on {data['samples']} image(s) of {what}, " + (
+        "with ground-truth labels." if data["labelled"] else "without ground truth.")
+    return text + (f" {data['note']}." if data.get("note") else "")
+
+
+def _details_table(model: dict, full: str, report: dict) -> list[str]:
+    peak = report["peak"].get(full, {}).get("gflops")
+    lines = ["Details (at {} thread(s)):".format(full), ""]
+    lines += _table_header(["variant", "p99 ms", "mean ms", "session create ms", "fresh process: import + load s",
+                            "first inference ms", "throughput img/s", "GFLOP/s", "% of peak"])
+    for entries in (model["variants"], model["baselines"]):
+        for name, entry in entries.items():
+            lat = entry.get("latency", {}).get(full, {})
+            memory = entry.get("memory") or {}
+            throughput = entry.get("throughput") or {}
+            gflops = (entry.get("gflops") or {}).get(full)
+            lines.append(_row([
+                name, _num(lat.get("p99_ms")), _num(lat.get("mean_ms")),
+                _num((entry.get("session_create") or {}).get("median_ms"), 1),
+                _num((memory.get("import_s") or 0) + memory["load_s"], 2) if "load_s" in memory else _err(memory),
+                _num(memory["first_inference_s"] * 1e3, 1) if "first_inference_s" in memory else DASH,
+                _num(throughput.get("images_per_s"), 1) if "images_per_s" in throughput else throughput.get("skipped", DASH),
+                _num(gflops, 1), _num(100 * gflops / peak, 1) if gflops and peak else DASH,
+            ]))
+    lines.append("")
+    if peak:
+        lines.append(f"GFLOP/s = model FLOPs per image / p50; % of peak against this run's fp32 MatMul peak "
+                     f"({peak:.1f} GFLOP/s). Quantized variants do the same arithmetic in int8, so they can exceed "
+                     "the fp32 peak share.")
+        lines.append("")
+    return lines
+
+
+def _drift_table(model: dict) -> list[str]:
+    rows = {n: e for group in (model["variants"], model["baselines"]) for n, e in group.items()
+            if (e.get("drift") or {}).get("drift_points") is not None and not e["drift"].get("reference")}
+    if not rows:
+        return []
+    segmentation = model["task"] == "semantic-segmentation"
+    truth = (model.get("drift") or {}).get("fp32_ground_truth")
+    if segmentation:
+        header = ["variant", "mIoU vs fp32", "pixel agreement", "boundary F1", "drift (points)", "boundary F1 drift"]
+        header += ["mIoU vs ground truth", "Δ mIoU vs fp32's (points)"] if truth else []
+    else:
+        header = ["variant", "top-1 agreement", "mean KL (nats)", "drift (points)"]
+        header += ["accuracy", "Δ accuracy vs fp32's (points)"] if truth else []
+    lines = ["Drift from fp32:", ""] + _table_header(header)
+    for name, entry in rows.items():
+        d = entry["drift"]
+        gt = d.get("ground_truth") or {}
+        if segmentation:
+            row = [name, _num(d.get("miou_vs_fp32"), 4), _pct(d.get("pixel_agreement")), _num(d.get("boundary_f1"), 4),
+                   _num(d.get("drift_points")), _num(d.get("boundary_f1_drift_points"))]
+            row += [_num(gt.get("miou"), 4), _num(gt.get("miou_delta_points"))] if truth else []
+        else:
+            row = [name, _pct(d.get("top1_agreement")), _num(d.get("mean_kl"), 5), _num(d.get("drift_points"))]
+            row += [_pct(gt.get("accuracy")), _num(gt.get("accuracy_delta_points"))] if truth else []
+        lines.append(_row(row))
+    lines.append("")
+    if truth:
+        key = "miou" if segmentation else "accuracy"
+        lines += [f"fp32 against ground truth: {key} {_num(truth.get(key), 4)}.", ""]
+    return lines
+
+
+def _stages(model: dict) -> list[str]:
+    stages = model.get("stages")
+    if not stages:
+        return []
+    width, height = stages["image_size"]
+    return [f"Pipeline outside the model (runtime code, the same for every variant), {width}×{height} image: "
+            f"preprocess p50 {_num(stages['preprocess']['p50_ms'])} ms, postprocess p50 "
+            f"{_num(stages['postprocess']['p50_ms'])} ms.", ""]
+
+
+def _recommendations(model: dict) -> list[str]:
+    recs = model.get("recommendations")
+    if not recs:
+        return []
+    lines = [f"Recommended (drift budget {model['drift_budget_points']:g} points):", ""]
+    lines += _table_header(["target", "variant", "why", "rule"])
+    for target, rec in recs.items():
+        lines.append(_row([target, f"**{rec['variant']}**" if rec["variant"] else DASH, rec["why"], rec["rule"]]))
+    lines.append("")
+    return lines
+
+
+# --- cells --------------------------------------------------------------------------------------------
+def _table_header(header: list[str]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header))]
+
+
+def _row(cells: list) -> str:
+    return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+
+
+def _num(value, digits: int = 2) -> str:
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value) -> str:
+    return DASH if value is None else f"{100 * value:.2f}%"
+
+
+def _mb(entry: dict, key: str) -> str:
+    size = (entry.get("size") or {}).get(key)
+    return DASH if size is None else f"{size / 2 ** 20:.2f}"
+
+
+def _speedup(entry: dict, baseline: str, full: str, single: str | None) -> str:
+    ratios = (entry.get("speedup") or {}).get(baseline, {})
+    parts = [f"{ratios[t]:.2f}×" for t in (full, single) if t and t in ratios]
+    return " / ".join(parts) if parts else DASH
+
+
+def _drift(name: str, entry: dict) -> str:
+    drift = entry.get("drift") or {}
+    if drift.get("reference"):
+        return "reference"
+    if drift.get("drift_points") is not None:
+        return _num(drift["drift_points"])
+    recorded = (entry.get("manifest_drift") or {}).get("points")
+    return f"{recorded:.2f} (manifest)" if recorded is not None else DASH
+
+
+def _err(memory: dict) -> str:
+    return f"error: {memory['error']}" if "error" in memory else DASH
