@@ -3,16 +3,39 @@
 Files go to a temporary sibling and are renamed into place (``os.replace`` is atomic on POSIX);
 directories are assembled in a temporary sibling and swapped in when complete. Standard library only,
 so the runtime can use it too.
+
+Temporary names are hidden and say what they are: ``.NAME.PID.XXXX.partial`` (``.NAME.PID.old`` for
+the previous output during a swap). While a block runs in the main thread, SIGTERM is turned into
+KeyboardInterrupt so the temporary is removed, as on Ctrl-C; after a SIGKILL the next directory
+written to the same place removes the temporaries of processes that no longer exist (single files
+skip that scan: ``edgeforge run`` writes thousands of them into one folder).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from edgeforge.errors import EdgeforgeError
+
+# Errors that mean "this output cannot be written", whoever raised them inside the block.
+_WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                 errno.EROFS: "read-only file system"}
+
+
+class OutputError(EdgeforgeError):
+    """An output could not be written (full disk, quota, read-only); the previous one is unchanged."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot write {path}: {reason}; the previous output, if any, is unchanged")
+        self.reason = reason
 
 
 @contextlib.contextmanager
@@ -22,16 +45,19 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     The temporary name keeps ``suffix`` (e.g. ``.onnx``) for tools that look at extensions.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with _writing(path), _terminate_as_interrupt():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=f".partial{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            _fsync(tmp_path)
+            os.replace(tmp_path, path)
+            _fsync(path.parent)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -44,25 +70,160 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, must_contain: str | None = None) -> Iterator[Path]:
     """Yield an empty staging directory; it replaces ``path`` only when the block succeeds.
 
     Directories cannot be swapped in one system call, so the old output is first renamed aside,
     the new one renamed in, then the old one deleted: at every instant ``path`` is either the
     previous complete directory or the new complete one (or briefly absent), never half-written.
+    ``must_contain``: refuse to replace an existing non-empty directory lacking this file (so that
+    ``-o ~/photos`` cannot wipe a folder that is not a previous output).
     """
     path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    with _writing(path), _terminate_as_interrupt():
+        _check_replaceable(path, must_contain)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent))
+        try:
+            yield staging
+            _fsync_tree(staging)
+            _swap_in(staging, path)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, path: Path) -> None:
+    backup = None
+    if path.exists():
+        backup = path.with_name(f".{path.name}.{os.getpid()}.old")
+        os.replace(path, backup)
     try:
-        yield staging
-        backup = None
-        if path.exists():
-            backup = path.with_name(f".{path.name}.{os.getpid()}.old")
-            os.replace(path, backup)
         os.replace(staging, path)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:  # interrupted between the two renames: put the previous output back
+        if backup is not None and not path.exists():
+            os.replace(backup, path)
+        raise
+    _fsync(path.parent)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove temporaries beside ``path`` left by processes that no longer run (killed mid-write).
+
+    A ``.old`` backup is put back when ``path`` itself is missing (killed between the two renames
+    of a directory swap); otherwise it is deleted. Temporaries of live processes are left alone.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for candidate in sorted(path.parent.iterdir()):
+        if not candidate.name.startswith(prefix):
+            continue
+        # Exactly PID.old or PID.RANDOM.partial[SUFFIX] (mkstemp's RANDOM has no dots), so that the
+        # temporaries of a sibling named like "NAME.5" are never taken for ours.
+        parts = candidate.name[len(prefix):].split(".")
+        is_backup = parts[1:] == ["old"]
+        is_partial = len(parts) >= 3 and parts[2] == "partial"
+        if not (parts[0].isdigit() and (is_backup or is_partial)) or _process_alive(int(parts[0])):
+            continue
+        if is_backup and not path.exists():
+            os.replace(candidate, path)
+            continue
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_replaceable(path: Path, must_contain: str | None) -> None:
+    if path.exists() and not path.is_dir():
+        raise EdgeforgeError(f"{path} exists and is not a directory; refusing to replace it")
+    if must_contain and path.is_dir() and any(path.iterdir()) and not (path / must_contain).exists():
+        raise EdgeforgeError(
+            f"{path} is a non-empty directory without {must_contain}; refusing to replace it "
+            "(choose a new output directory, or empty this one)"
+        )
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Full disk and the like become one clear line naming the output (the temporary is removed).
+
+    Nested writes (a file inside a staging directory) are reported under the outermost output,
+    which is the name the user gave, not a temporary one."""
+    try:
+        yield
+    except OutputError as exc:
+        raise OutputError(path, exc.reason) from None
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        raise OutputError(path, _WRITE_ERRNOS[exc.errno]) from None
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises KeyboardInterrupt (so cleanup runs) instead of killing.
+
+    Only in the main thread (signal handlers cannot be set elsewhere) and only when SIGTERM has its
+    default action (an application's own handler is left alone).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        if signal.getsignal(signal.SIGTERM) is interrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _fsync(path: Path) -> None:
+    """Flush to the disk, so that a power cut after the rename cannot leave an empty file in place."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():  # some systems cannot open a directory; its flush is best effort
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            _fsync(Path(directory) / name)
+        _fsync(Path(directory))

@@ -56,7 +56,10 @@ def _quiet_libraries() -> None:
     import os
     import warnings
 
+    from edgeforge.runtime.providers import ProviderFallbackWarning
+
     warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", category=ProviderFallbackWarning)  # the user must see a CPU fallback
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in ("transformers", "torch", "coremltools", "onnxruntime", "optimum", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)

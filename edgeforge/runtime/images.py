@@ -23,36 +23,62 @@ class ImageError(EdgeforgeError):
 
 
 def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Return ``source`` as an RGB PIL image, upright according to its EXIF orientation."""
-    if isinstance(source, Image.Image):
-        return to_rgb(ImageOps.exif_transpose(source))
-    if isinstance(source, np.ndarray):
-        return _array_to_rgb(source)
-    name = "<bytes>" if isinstance(source, bytes) else str(source)
-    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    """Return ``source`` as an RGB PIL image, upright according to its EXIF orientation.
+
+    Anything that is not a readable image raises ImageError with one line naming the input; no
+    other exception escapes, whatever the bytes (decoders raise many types on hostile data).
+    """
+    name = _display_name(source)
     try:
-        with Image.open(handle) as image:
-            # Checked from the header, before any pixel is decoded.
-            if image.width * image.height > max_pixels:
-                raise ImageError(f"{name}: {image.width}x{image.height} exceeds the {max_pixels:,}-pixel limit")
-            image.seek(0)  # animated formats: the first frame
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+        if isinstance(source, Image.Image):
+            _check_size(source.width, source.height, name, max_pixels)
+            return to_rgb(ImageOps.exif_transpose(source), name)
+        if isinstance(source, np.ndarray):
+            return _array_to_rgb(source, name, max_pixels)
+        return _decode(_open_argument(source, name), name, max_pixels)
     except ImageError:
         raise
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{name}: is a directory, not an image") from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name}: too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise ImageError(f"{name}: unreadable or truncated image ({exc})") from None
+        raise ImageError(f"{name}: too large ({_first_line(exc)})") from None
+    except (OSError, SyntaxError, EOFError) as exc:  # truncated or corrupt data
+        raise ImageError(f"{name}: unreadable or truncated image ({_first_line(exc)})") from None
+    except Exception as exc:  # decoder bugs on hostile input (struct.error, IndexError, ...): still a bad image
+        raise ImageError(f"{name}: corrupt image ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def _decode(handle, name: str, max_pixels: int) -> Image.Image:
+    with Image.open(handle) as image:
+        # Image.open reads the header only: the size is checked before any pixel is decoded.
+        _check_size(image.width, image.height, name, max_pixels)
+        image.seek(0)  # animated formats: the first frame
+        image.load()
+        return to_rgb(ImageOps.exif_transpose(image), name)
+
+
+def _open_argument(source, name: str):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(source)
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        return source
+    raise ImageError(f"{name}: not an image (give a path, bytes, a file object, a PIL image or a numpy array)")
+
+
+def _check_size(width: int, height: int, name: str, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: empty image ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width}x{height} exceeds the {max_pixels:,}-pixel limit")
+
+
+def to_rgb(image: Image.Image, name: str = "<image>") -> Image.Image:
     """Convert any Pillow mode to RGB the way Hugging Face image processors do (alpha is dropped)."""
     if image.mode == "RGB":
         return image
@@ -63,25 +89,46 @@ def to_rgb(image: Image.Image) -> Image.Image:
         grey = np.clip(np.round(array * (255.0 / peak)), 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if image.mode == "F":
-        return _array_to_rgb(np.asarray(image))
+        return _array_to_rgb(np.asarray(image), name)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     return image.convert("RGB")
 
 
-def _array_to_rgb(array: np.ndarray) -> Image.Image:
+def _array_to_rgb(array: np.ndarray, name: str = "<ndarray>", max_pixels: int = MAX_PIXELS) -> Image.Image:
     if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
+        array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ImageError(f"array of shape {array.shape} is not an HxW, HxWx1, HxWx3 or HxWx4 image")
+        raise ImageError(f"{name}: array of shape {array.shape} is not an HxW, HxWx1, HxWx3 or HxWx4 image")
+    _check_size(array.shape[1], array.shape[0], name, max_pixels)
+    if array.dtype.kind not in "biuf":  # bool, ints, unsigned, floats
+        raise ImageError(f"{name}: array of dtype {array.dtype} is not an image (use uint8, other ints, floats or bool)")
+    array, source_dtype = array[..., :3], array.dtype
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are refused just below
+            array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise ImageError(f"{name}: array holds NaN or infinite values")
+        if np.issubdtype(source_dtype, np.floating) and array.max(initial=0) <= 1.0:
+            array = array * 255.0  # floats in [0, 1]
+        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
-    array = array[..., :3]
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1.0:
-            array = array * 255.0
-        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _display_name(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    name = getattr(source, "name", None)  # open file objects know their path
+    return name if isinstance(name, str) else f"<{type(source).__name__}>"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def image_name(source: ImageInput) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from edgeforge.errors import EdgeforgeError
 
@@ -17,7 +17,7 @@ FORMAT = "edgeforge-manifest/1"
 
 
 class IntegrityError(EdgeforgeError):
-    """An artifact file differs from what its manifest recorded."""
+    """An artifact's files are not what its manifest recorded, or lead outside its directory."""
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -37,28 +37,47 @@ def list_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME and not p.name.startswith("."))
 
 
+def inside(root: str | Path, rel: str) -> Path:
+    """``root / rel``, refusing names that lead outside ``root``: absolute paths, ``..`` parts and
+    symlinks (anywhere along the path) that resolve elsewhere. ``root`` itself may be a symlink."""
+    root = Path(root)
+    parts = PurePosixPath(rel.replace("\\", "/")).parts
+    if not rel or Path(rel).is_absolute() or PurePosixPath(rel).is_absolute() or ".." in parts:
+        raise IntegrityError(f"{root}: refusing the path {rel!r}, which points outside the artifact directory")
+    path = root / rel
+    try:
+        real, real_root = path.resolve(), root.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
+        raise IntegrityError(f"{path} cannot be resolved ({exc}); refusing to read it") from None
+    if not real.is_relative_to(real_root):
+        raise IntegrityError(f"{path} leads outside the artifact directory (to {real}); refusing to read it")
+    return path
+
+
 def read_manifest(root: str | Path) -> dict | None:
-    path = Path(root) / MANIFEST_NAME
+    path = inside(root, MANIFEST_NAME)
     if not path.exists():
         return None
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise EdgeforgeError(f"{path} is not valid JSON: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise EdgeforgeError(f"{path} is not an edgeforge manifest (format {manifest.get('format')!r})")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise EdgeforgeError(f"{path} is not an edgeforge manifest (format {found!r})")
     return manifest
 
 
 def verify_files(root: str | Path, manifest: dict, relative_paths: list[str]) -> None:
     """Check size and sha256 of each named file against the manifest; raise IntegrityError on any mismatch."""
     root = Path(root)
-    files = manifest.get("files", {})
+    files = manifest.get("files")
+    files = files if isinstance(files, dict) else {}
     for rel in relative_paths:
         entry = files.get(rel)
-        if entry is None:
+        if not isinstance(entry, dict) or "size" not in entry or "sha256" not in entry:
             raise IntegrityError(f"{rel} is not listed in {root / MANIFEST_NAME}; refusing to run an unrecorded file")
-        path = root / rel
+        path = inside(root, rel)
         if not path.is_file():
             raise IntegrityError(f"{path} is listed in the manifest but missing")
         if path.stat().st_size != entry["size"] or sha256_of(path) != entry["sha256"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -10,12 +11,11 @@ import numpy as np
 import onnxruntime as ort
 
 from edgeforge.errors import EdgeforgeError
-from edgeforge.runtime.artifact import SEGMENTATION, Artifact
-from edgeforge.runtime.images import ImageInput, load_image
-from edgeforge.runtime.manifest import verify_files
+from edgeforge.runtime.artifact import SEGMENTATION, Artifact, external_data_files
+from edgeforge.runtime.images import ImageError, ImageInput, load_image
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.runtime.providers import choose_providers
+from edgeforge.runtime.providers import ProviderFallbackWarning, ProviderUnavailable, choose_providers
 from edgeforge.runtime.results import ClassificationResult, SegmentationResult
 
 
@@ -32,37 +32,35 @@ class Model:
         verify: bool = True,
         model_file: str | os.PathLike | None = None,
     ):
-        """``model_file`` runs another ONNX file with this artifact's configs (a candidate being
-        evaluated by the build side); it is not checked against the manifest."""
-        self.artifact = Artifact.open(path)
+        """``verify`` checks the configs, the variant file and its external data against manifest.json
+        (IntegrityError on any difference; an artifact without a manifest needs verify=False).
+        ``model_file`` runs another ONNX file with this artifact's configs (a candidate being evaluated
+        by the build side); nothing is then checked against the manifest. Whatever ``verify`` says, no
+        file outside the artifact directory (``..``, absolute paths, symlinks) is ever read.
+        ``strict_providers``: raise ProviderUnavailable instead of falling back to CPU."""
+        verify = verify and model_file is None
+        self.artifact = Artifact.open(path, verify=verify)
         self.variant = variant
         self.task = self.artifact.task
         self.id2label = self.artifact.id2label
         self.preprocessor = Preprocessor.from_config(self.artifact.preprocessor_config)
         if model_file is not None:
             self.model_path = Path(model_file)
+            external_data_files(self.model_path)  # confined to the candidate's folder
         else:
             rel = self.artifact.variant_file(variant)
             if rel.endswith(".mlpackage"):
                 raise EdgeforgeError(f"{rel} is a Core ML package: it runs with Core ML on Apple devices, not here")
-            if verify and self.artifact.manifest is not None:
-                verify_files(self.artifact.root, self.artifact.manifest, self.artifact.files_of(rel))
-            self.model_path = self.artifact.root / rel
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
-        try:
-            self.session = ort.InferenceSession(
-                str(self.model_path), options, providers=choose_providers(providers, strict_providers)
-            )
-        except Exception as exc:  # onnxruntime raises its own exception classes
-            if isinstance(exc, EdgeforgeError):
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgeforgeError(f"{self.model_path}: onnxruntime cannot load it: {first}") from None
+            self.model_path = self.artifact.variant_path(variant, verify=verify)
+        self.session = _session(self.model_path, choose_providers(providers, strict_providers), strict_providers,
+                                threads)
         self.input = self.session.get_inputs()[0]
         self.output_name = self.session.get_outputs()[0].name
+        self._input_dtype = _NUMPY_TYPES.get(self.input.type)
+        # A failed run is raised as an EdgeforgeError; ORT's own log line would only repeat it on stderr.
+        # Read-only during runs, so every thread shares it.
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4
         self._check_io()
 
     @property
@@ -76,9 +74,17 @@ class Model:
 
     def forward(self, pixel_values: np.ndarray) -> np.ndarray:
         """Run the session on a preprocessed batch; one image at a time if the batch axis is fixed."""
+        pixel_values = self._checked_input(pixel_values)
         if self._fixed_batch and pixel_values.shape[0] != self._fixed_batch:
             return np.concatenate([self.forward(pixel_values[i : i + 1]) for i in range(pixel_values.shape[0])])
-        return self.session.run([self.output_name], {self.input.name: pixel_values})[0]
+        try:
+            return self.session.run([self.output_name], {self.input.name: pixel_values}, self._run_options)[0]
+        except Exception as exc:  # onnxruntime's own exception classes: a failed run, not a crash
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise EdgeforgeError(
+                f"{self.model_path.name}: onnxruntime failed on input {tuple(pixel_values.shape)}: {_first_line(exc)}"
+            ) from None
 
     def postprocess(self, logits: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list:
         """``sizes`` are (width, height) of the original images."""
@@ -89,23 +95,57 @@ class Model:
             ]
         return [ClassificationResult(p, self.id2label) for p in softmax(logits)]
 
-    # --- the one call apps use ---------------------------------------------------------------------
+    # --- the calls apps use --------------------------------------------------------------------------
     def predict(self, images: ImageInput | Iterable[ImageInput], batch_size: int = 8):
-        """Predict one image (returns one result) or several of any sizes (returns a list)."""
+        """Predict one image (returns one result) or several of any sizes (returns a list).
+
+        A bad image raises ImageError naming it; ``predict_many`` keeps going instead."""
         single = not isinstance(images, (list, tuple))
         batch = [images] if single else list(images)
         results = []
         for start in range(0, len(batch), batch_size):
-            pixel_values, pil_images = self.preprocess(batch[start : start + batch_size])
-            logits = self.forward(pixel_values)
-            results.extend(self.postprocess(logits, [im.size for im in pil_images]))
+            results.extend(self._run([load_image(image) for image in batch[start : start + batch_size]]))
         return results[0] if single else results
+
+    def predict_many(self, images: Iterable[ImageInput], batch_size: int = 8) -> list:
+        """One entry per image, in order: its result, or the ImageError that refused it.
+
+        For apps and batch jobs where one unreadable image must not fail the others."""
+        outcomes = []
+        batch = list(images)
+        for start in range(0, len(batch), batch_size):
+            loaded = [_load_or_error(image) for image in batch[start : start + batch_size]]
+            results = iter(self._run([im for im in loaded if not isinstance(im, ImageError)]))
+            outcomes.extend(im if isinstance(im, ImageError) else next(results) for im in loaded)
+        return outcomes
 
     def logits(self, images: Sequence[ImageInput]) -> np.ndarray:
         pixel_values, _ = self.preprocess(images)
         return self.forward(pixel_values)
 
+    def _run(self, pil_images: list) -> list:
+        if not pil_images:
+            return []
+        logits = self.forward(self.preprocessor(pil_images))
+        return self.postprocess(logits, [im.size for im in pil_images])
+
     # ------------------------------------------------------------------------------------------------
+    def _checked_input(self, pixel_values) -> np.ndarray:
+        """A clear error for a batch this graph cannot take, instead of onnxruntime's."""
+        try:
+            array = np.asarray(pixel_values)
+        except (TypeError, ValueError):  # ragged nested lists and the like
+            array = np.asarray(None)
+        expected = ["N", *(d if isinstance(d, int) else "*" for d in self.input.shape[1:])]
+        wrong_shape = array.ndim != len(expected) or array.shape[0] == 0 or any(
+            isinstance(e, int) and e != a for e, a in zip(expected[1:], array.shape[1:]))
+        if wrong_shape or not np.issubdtype(array.dtype, np.floating) or self._input_dtype is None:
+            raise EdgeforgeError(
+                f"{self.model_path.name}: forward() takes a float batch of shape ({', '.join(map(str, expected))}), "
+                f"got {array.dtype} of shape {tuple(array.shape)}"
+            )
+        return np.ascontiguousarray(array, dtype=self._input_dtype)
+
     def _check_io(self) -> None:
         shape = self.input.shape
         if len(shape) != 4:
@@ -118,7 +158,11 @@ class Model:
                 f"{self.model_path}: takes {fixed[0]}x{fixed[1]} inputs but preprocessor_config.json "
                 f"resizes to {expected[0]}x{expected[1]}"
             )
-        num_labels = self.session.get_outputs()[0].shape[1]
+        output_shape = self.session.get_outputs()[0].shape
+        if len(output_shape) != (4 if self.task == SEGMENTATION else 2):
+            raise EdgeforgeError(f"{self.model_path}: output {self.output_name} has shape {output_shape}, "
+                                 f"which is not what a {self.task} model returns")
+        num_labels = output_shape[1]
         if isinstance(num_labels, int) and num_labels != len(self.id2label):
             raise EdgeforgeError(
                 f"{self.model_path}: outputs {num_labels} classes but config.json lists {len(self.id2label)} labels"
@@ -128,3 +172,38 @@ class Model:
 def load(path: str | os.PathLike, variant: str = "fp32", **options) -> Model:
     """Load ``variant`` of the artifact directory at ``path``. See ``Model`` for the options."""
     return Model(Path(path), variant=variant, **options)
+
+
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+def _session(model_path: Path, providers: list[str], strict: bool, threads: int | None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception classes
+        raise EdgeforgeError(f"{model_path}: onnxruntime cannot load it: {_first_line(exc)}") from None
+    # A provider present in the build can still fail to start (no driver, no device): ORT then
+    # drops it silently, which a user who demanded it must hear about.
+    dropped = [p for p in providers if p not in session.get_providers()]
+    if dropped and strict:
+        raise ProviderUnavailable(f"execution provider(s) {', '.join(dropped)} failed to start for {model_path.name}")
+    if dropped:
+        warnings.warn(f"execution provider(s) {', '.join(dropped)} failed to start; running on "
+                      f"{', '.join(session.get_providers())}", ProviderFallbackWarning, stacklevel=3)
+    return session
+
+
+def _load_or_error(image: ImageInput):
+    try:
+        return load_image(image)
+    except ImageError as exc:
+        return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -29,7 +29,14 @@ class Preprocessor:
 
     @classmethod
     def from_config(cls, config: dict) -> "Preprocessor":
-        """Read a ``preprocessor_config.json`` dict."""
+        """Read a ``preprocessor_config.json`` dict; a malformed one is a one-line EdgeforgeError."""
+        try:
+            return cls._from_config(config)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise EdgeforgeError(f"preprocessor_config.json is malformed: {exc}") from None
+
+    @classmethod
+    def _from_config(cls, config: dict) -> "Preprocessor":
         size = config.get("size", {})
         if "height" in size and "width" in size:
             height, width = int(size["height"]), int(size["width"])

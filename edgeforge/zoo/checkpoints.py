@@ -7,6 +7,7 @@ would for the real hub checkpoint.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def make_checkpoint(name: str, out_dir: str | Path, mini: bool = False, seed: in
     model = family.transformers_class("model_class")(config).eval()
     processor = checkpoint_image_processor(name, mini)
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, must_contain="config.json") as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
     return out_dir
@@ -93,7 +94,10 @@ def make_checkpoint(name: str, out_dir: str | Path, mini: bool = False, seed: in
 def load_checkpoint(source: str | Path, trust_pickle: bool = False) -> Checkpoint:
     """Load a checkpoint from a local directory or a hub id, safetensors only unless ``trust_pickle``.
 
-    Pickle weights can run arbitrary code when unpickled, so they are refused by default.
+    Pickle weights can run arbitrary code when unpickled, so they are refused by default; a
+    checkpoint's own Python code (``auto_map`` in config.json) is never run (trust_remote_code=False:
+    transformers would otherwise ask on a terminal). Even with ``trust_pickle``, transformers unpickles
+    with torch's weights_only loader, which refuses pickles that call arbitrary functions.
     """
     source = str(source)
     local = Path(source)
@@ -104,15 +108,17 @@ def load_checkpoint(source: str | Path, trust_pickle: bool = False) -> Checkpoin
     import transformers
 
     try:
-        config = transformers.AutoConfig.from_pretrained(source)
+        config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise EdgeforgeError(f"cannot read the config of checkpoint {source!r}: {_first_line(exc)}") from None
     family = family_for(config.model_type)
     model_class = family.transformers_class("model_class")
     try:
-        model = model_class.from_pretrained(source, use_safetensors=None if trust_pickle else True)
-        processor = transformers.AutoImageProcessor.from_pretrained(source, use_fast=False)
-    except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
+        model = model_class.from_pretrained(
+            source, use_safetensors=None if trust_pickle else True, trust_remote_code=False
+        )
+        processor = transformers.AutoImageProcessor.from_pretrained(source, use_fast=False, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, EnvironmentError, pickle.UnpicklingError) as exc:
         raise EdgeforgeError(f"cannot load checkpoint {source!r}: {_first_line(exc)}") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         if type(exc).__module__.startswith("safetensors"):
