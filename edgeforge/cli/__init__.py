@@ -16,7 +16,7 @@ from edgeforge import __version__
 from edgeforge.errors import EdgeforgeError
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("zoo", "data", "export", "build", "run", "bench", "serve_web")
+COMMAND_MODULES = ("zoo", "data", "export", "build", "quantize", "run", "bench", "serve_web")
 
 
 def build_parser() -> argparse.ArgumentParser:

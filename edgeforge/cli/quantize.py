@@ -1,0 +1,89 @@
+"""`edgeforge quantize`: fp16 / int8 / int4 / Core ML variants of an artifact, within an accuracy budget."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+PRECISION_HELP = ("comma-separated: fp16, quantized (default int8: Conv static + MatMul dynamic, the fast one on "
+                  "x86), int8 (static QDQ, signed), uint8 (dynamic, unsigned weights), q4 (4-bit MatMul "
+                  "weights), coreml-int8, coreml-palette4, coreml-palette6 (default: every ONNX one, plus the "
+                  "Core ML ones when the artifact has coreml/model.mlpackage)")
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "quantize",
+        help="make fp16 / int8 / int4 / Core ML variants held to an accuracy budget",
+        description="Make quantized variants of an artifact directory, measure each one's drift from the fp32 "
+        "model's own predictions on calibration images, keep the most sensitive nodes in float until the "
+        "budget is met, and record everything in manifest.json. Variants that cannot meet the budget are not "
+        "written (exit status 1). The directory is updated atomically.",
+    )
+    parser.add_argument("artifact", help="artifact directory made by `edgeforge build`")
+    parser.add_argument("--precisions", default=None, help=PRECISION_HELP)
+    parser.add_argument("--calibration", default=None,
+                        help="folder of images for calibration and drift (default: synthetic images for the "
+                        "model's task)")
+    parser.add_argument("--num-images", type=int, default=None, help="images to use from it (default 8)")
+    parser.add_argument("--max-drift", type=float, default=None,
+                        help="budget in points: mIoU vs fp32 (segmentation) or top-1 agreement (classification) "
+                        "may fall by at most this much (default 0.5)")
+    parser.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"), default=None,
+                        help="activation range calibration for the static recipes (default minmax)")
+    parser.add_argument("--dynamic-ops", default=None,
+                        help="op types quantized dynamically, comma-separated (default MatMul,Gemm; Conv makes "
+                        "ConvInteger, slow on x86)")
+    parser.add_argument("--block-size", type=int, default=None, help="q4 block size along K (default 32)")
+    parser.add_argument("--palette-mode", choices=("kmeans", "uniform"), default=None,
+                        help="Core ML palettization (default kmeans, needs scikit-learn)")
+    parser.add_argument("--sensitivity-images", type=int, default=2,
+                        help="images used to rank node sensitivity when a variant misses the budget (default 2)")
+    parser.add_argument("--json", default=None, help="also write the report to this JSON file")
+    parser.set_defaults(func=_quantize)
+
+
+def _quantize(args) -> int:
+    from edgeforge.atomic import write_text
+    from edgeforge.quantize import VARIANTS, parse_precisions, quantize, with_options
+    from edgeforge.quantize.pipeline import DEFAULT_MAX_DRIFT, DEFAULT_NUM_IMAGES
+
+    names = parse_precisions(args.precisions) if args.precisions else None  # bad names fail before any work
+    dynamic_ops = tuple(op.strip() for op in args.dynamic_ops.split(",") if op.strip()) if args.dynamic_ops else None
+    variants = {
+        name: with_options(variant, calibration_method=args.calibration_method, block_size=args.block_size,
+                           mode=args.palette_mode if variant.recipe.kind == "coreml-palettize-weights" else None,
+                           op_types=dynamic_ops if variant.recipe.kind == "onnx-int8-dynamic" else None,
+                           dynamic_op_types=dynamic_ops)
+        for name, variant in VARIANTS.items()
+    }
+    report = quantize(
+        args.artifact, precisions=names, calibration=args.calibration,
+        max_drift=DEFAULT_MAX_DRIFT if args.max_drift is None else args.max_drift,
+        num_images=DEFAULT_NUM_IMAGES if args.num_images is None else args.num_images,
+        variants=variants, sensitivity_images=args.sensitivity_images,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(format_report(report))
+    if args.json:
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
+    return 1 if report["rejected"] else 0
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['artifact']}: budget {report['max_drift_points']} points, "
+             f"{report['eval_set']['num_images']} image(s) from {report['eval_set']['source']}"]
+    for name, entry in report["variants"].items():
+        drift = entry["drift"]
+        figure = f"drift {drift['drift_points']:.3f}" if "drift_points" in drift else drift["status"]
+        if "size_vs_fp32" in entry:
+            size = f"{entry['size_vs_fp32']:.1%} of fp32"
+        else:
+            size = f"{entry['size_bytes'] / 1e6:.2f} MB"
+        kept = len(entry.get("nodes_kept_float", []))
+        suffix = f"  ({kept} kept float)" if kept else ""
+        lines.append(f"  {name:16s} {entry['file']:34s} {size:>15s}  {figure}{suffix}")
+    for name, entry in report["rejected"].items():
+        lines.append(f"  {name:16s} REJECTED: drift {entry['drift']['drift_points']:.3f} points even with "
+                     f"{len(entry['nodes_kept_float'])} node(s) in float")
+    return "\n".join(lines)

@@ -1,0 +1,222 @@
+"""What each precision name makes: one frozen dataclass per kind of recipe, every parameter recorded.
+
+Names are transformers.js dtype names (files in ``onnx/``) plus the Core ML variants:
+
+- ``fp16`` -> onnx/model_fp16.onnx: float16 weights and compute, fp32 inputs/outputs; ops whose
+  statistics overflow or lose digits in fp16 (LayerNormalization, Softmax, ...) kept fp32.
+- ``quantized`` (the default q8) -> onnx/model_quantized.onnx, chosen for speed on x86 CPUs: Conv
+  static QDQ (calibrated u8 activations x s8 per-channel weights; onnxruntime runs QLinearConv) and
+  MatMul/Gemm/Attention dynamic (s8 weights; MatMulInteger, QAttention). Dynamic Conv (ConvInteger)
+  is slower than fp32 there, static MatMul loses more accuracy than dynamic.
+- ``int8`` -> onnx/model_int8.onnx: static QDQ, all signed: s8 activations (calibrated) x s8
+  per-channel weights on Conv/MatMul/Gemm (the portable QDQ form NPU and mobile providers take).
+- ``uint8`` -> onnx/model_uint8.onnx: dynamic, no calibration: u8 (unsigned) weights on
+  MatMul/Gemm/Attention, activations quantized at run time (transformers.js' classic ``uint8``);
+  Conv stays fp32.
+- ``q4`` -> onnx/model_q4.onnx: MatMulNBits 4-bit blocks on MatMul weights; Conv/Gemm/Attention
+  weights stored 4-bit blockwise (8-bit where a block does not fit) and dequantized to float.
+- ``coreml-int8`` -> coreml/model_int8.mlpackage: int8 linear-symmetric per-channel weights.
+- ``coreml-palette4`` / ``coreml-palette6`` -> coreml/model_palette{4,6}.mlpackage: 4-/6-bit
+  k-means palettized weights (one table per tensor).
+
+Nothing here imports onnx or coremltools: the CLI reads these names to parse its arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import ClassVar
+
+from edgeforge.errors import EdgeforgeError
+
+#: Ops kept in fp32 by the fp16 recipe, on top of the converter's own list (Resize, TopK, Range, ...):
+#: normalisation statistics (mean of squares) and softmax sums overflow or lose digits in fp16.
+FP16_KEEP_FLOAT_OPS = (
+    "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+    "SkipSimplifiedLayerNormalization", "Softmax", "ReduceMean", "Pow", "Resize",
+)
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANT_TYPES = ("int8", "uint8")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: ClassVar[str] = ""
+    format: ClassVar[str] = "onnx"
+    needs_calibration: ClassVar[bool] = False
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+
+
+@dataclass(frozen=True)
+class Fp16Recipe(Recipe):
+    kind: ClassVar[str] = "onnx-fp16"
+    keep_float_ops: tuple[str, ...] = FP16_KEEP_FLOAT_OPS
+    keep_io_types: bool = True
+    # Ops whose nodes the accuracy budget may move back to fp32 (the arithmetic ones).
+    searchable_ops: tuple[str, ...] = ("MatMul", "Gemm", "Conv", "Add", "Mul", "Div", "Sub", "Erf", "Gelu",
+                                       "BiasGelu", "FastGelu", "Attention", "MultiHeadAttention")
+
+
+@dataclass(frozen=True)
+class DynamicInt8Recipe(Recipe):
+    """``onnxruntime.quantization.quantize_dynamic``; MatMul/Gemm only by default: Conv would become
+    ConvInteger, which is slower than fp32 Conv on x86 CPUs (no fused int8 conv kernel)."""
+
+    kind: ClassVar[str] = "onnx-int8-dynamic"
+    weight_type: str = "int8"
+    op_types: tuple[str, ...] = ("MatMul", "Gemm", "Attention")  # Attention: onnxruntime's fused op -> QAttention
+    per_channel: bool = False
+    reduce_range: bool = False
+
+
+@dataclass(frozen=True)
+class StaticInt8Recipe(Recipe):
+    """``onnxruntime.quantization.quantize_static`` in QDQ format after ``quant_pre_process``."""
+
+    kind: ClassVar[str] = "onnx-int8-static-qdq"
+    needs_calibration: ClassVar[bool] = True
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    op_types: tuple[str, ...] = ("Conv", "MatMul", "Gemm")
+    per_channel: bool = True
+    reduce_range: bool = False
+    calibration_method: str = "minmax"
+    percentile: float = 99.999  # used by the percentile method only
+    # Attention's activation x activation MatMuls (softmax probabilities x values) lose the most in 8 bits;
+    # True keeps them float (onnxruntime's MatMulConstBOnly option is honoured by its QOperator path only).
+    matmul_const_b_only: bool = True
+
+
+@dataclass(frozen=True)
+class HybridInt8Recipe(Recipe):
+    """Static QDQ for ``static_op_types`` (calibrated), then dynamic quantization of ``dynamic_op_types``."""
+
+    kind: ClassVar[str] = "onnx-int8-static-conv-dynamic-matmul"
+    needs_calibration: ClassVar[bool] = True
+    static_op_types: tuple[str, ...] = ("Conv",)
+    dynamic_op_types: tuple[str, ...] = ("MatMul", "Gemm", "Attention")
+    activation_type: str = "uint8"  # static part; dynamic activations are always uint8 in onnxruntime
+    weight_type: str = "int8"
+    per_channel: bool = True  # static part
+    reduce_range: bool = False
+    calibration_method: str = "minmax"
+    percentile: float = 99.999
+
+    def static_part(self) -> "StaticInt8Recipe":
+        return StaticInt8Recipe(activation_type=self.activation_type, weight_type=self.weight_type,
+                                op_types=self.static_op_types, per_channel=self.per_channel,
+                                reduce_range=self.reduce_range, calibration_method=self.calibration_method,
+                                percentile=self.percentile)
+
+    def dynamic_part(self) -> "DynamicInt8Recipe":
+        return DynamicInt8Recipe(weight_type=self.weight_type, op_types=self.dynamic_op_types,
+                                 reduce_range=self.reduce_range)
+
+
+@dataclass(frozen=True)
+class Int4Recipe(Recipe):
+    """onnxruntime's MatMulNBitsQuantizer (4-bit blocks along K) for MatMul weights."""
+
+    kind: ClassVar[str] = "onnx-int4-weight-only"
+    block_size: int = 32
+    symmetric: bool = True
+    accuracy_level: int | None = None  # MatMulNBits attribute; None = onnxruntime's default (fp32 compute)
+    # Weights of these ops have no 4-bit kernel: stored weight-only (DequantizeLinear -> float op), in
+    # ``other_weight_bits`` blocks of ``block_size`` along the input channels (8 bits per channel where
+    # a block does not fit).
+    other_weight_ops: tuple[str, ...] = ("Conv", "Gemm", "Attention")
+    other_weight_bits: int = 4
+
+
+@dataclass(frozen=True)
+class CoreMLLinearRecipe(Recipe):
+    """``coremltools.optimize.coreml.linear_quantize_weights``."""
+
+    kind: ClassVar[str] = "coreml-linear-weights"
+    format: ClassVar[str] = "coreml"
+    mode: str = "linear_symmetric"
+    dtype: str = "int8"
+    granularity: str = "per_channel"
+    weight_threshold: int = 2048  # smaller tensors stay fp16 (coremltools' default)
+
+
+@dataclass(frozen=True)
+class CoreMLPaletteRecipe(Recipe):
+    """``coremltools.optimize.coreml.palettize_weights``; per-tensor tables (grouped ones need iOS 18)."""
+
+    kind: ClassVar[str] = "coreml-palettize-weights"
+    format: ClassVar[str] = "coreml"
+    nbits: int = 4
+    mode: str = "kmeans"
+    granularity: str = "per_tensor"
+    weight_threshold: int = 2048
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    file: str  # relative to the artifact directory
+    precision: str  # a short human description for the manifest
+    recipe: Recipe = field(compare=False)
+
+    @property
+    def format(self) -> str:
+        return self.recipe.format
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("fp16", "onnx/model_fp16.onnx", "fp16", Fp16Recipe()),
+        Variant("quantized", "onnx/model_quantized.onnx", "int8 (Conv static, MatMul/Gemm dynamic)",
+                HybridInt8Recipe()),
+        Variant("int8", "onnx/model_int8.onnx", "int8 static QDQ (s8 activations, s8 weights)",
+                StaticInt8Recipe(activation_type="int8")),
+        Variant("uint8", "onnx/model_uint8.onnx", "int8 dynamic (u8 weights)", DynamicInt8Recipe(weight_type="uint8")),
+        Variant("q4", "onnx/model_q4.onnx", "int4 weight-only", Int4Recipe()),
+        Variant("coreml-int8", "coreml/model_int8.mlpackage", "int8 weights", CoreMLLinearRecipe()),
+        Variant("coreml-palette4", "coreml/model_palette4.mlpackage", "4-bit palettized weights",
+                CoreMLPaletteRecipe(nbits=4)),
+        Variant("coreml-palette6", "coreml/model_palette6.mlpackage", "6-bit palettized weights",
+                CoreMLPaletteRecipe(nbits=6)),
+    )
+}
+ONNX_PRECISIONS = tuple(n for n, v in VARIANTS.items() if v.format == "onnx")
+COREML_PRECISIONS = tuple(n for n, v in VARIANTS.items() if v.format == "coreml")
+
+
+def parse_precisions(text: str | list | tuple) -> tuple[str, ...]:
+    """``"fp16,quantized"`` or a list -> validated names, in the given order, without repeats."""
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else [str(n).strip() for n in text]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise EdgeforgeError(
+            f"unknown precision(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(VARIANTS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def with_options(variant: Variant, **options) -> Variant:
+    """The variant with those recipe fields changed; options its recipe does not have are ignored,
+    so one set of command-line options can be applied to every requested variant."""
+    known = {f.name for f in fields(variant.recipe)}
+    changes = {k: v for k, v in options.items() if k in known and v is not None}
+    _check_options(changes)
+    return replace(variant, recipe=replace(variant.recipe, **changes)) if changes else variant
+
+
+def _check_options(options: dict) -> None:
+    method = options.get("calibration_method")
+    if method is not None and method not in CALIBRATION_METHODS:
+        raise EdgeforgeError(f"unknown calibration method {method!r}; choose from {', '.join(CALIBRATION_METHODS)}")
+    for key in ("weight_type", "activation_type"):
+        if key in options and options[key] not in QUANT_TYPES:
+            raise EdgeforgeError(f"{key} must be one of {', '.join(QUANT_TYPES)}, not {options[key]!r}")
+    block = options.get("block_size")
+    if block is not None and (block < 16 or block & (block - 1)):
+        raise EdgeforgeError(f"block size must be a power of two of at least 16, not {block}")
+    ops = options.get("op_types")
+    if ops is not None and not ops:
+        raise EdgeforgeError("the op set to quantize is empty")

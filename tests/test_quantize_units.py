@@ -1,0 +1,260 @@
+"""Quantizer pieces without a model: names, options, calibration folders, int8 weight storage, the budget search."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from edgeforge.errors import EdgeforgeError
+from edgeforge.quantize import VARIANTS, parse_precisions, with_options
+from edgeforge.quantize.budget import Budget, fit_to_budget
+from edgeforge.quantize.calibration import folder_images, synthetic_kind
+from edgeforge.quantize.drift import Drift, mean_class_kl
+from edgeforge.quantize.weight_only import converted_nodes, store_weights
+from edgeforge.zoo.reference import label_names
+
+
+def test_precision_names_parse_and_unknown_ones_are_refused():
+    assert parse_precisions("fp16, q4,fp16") == ("fp16", "q4")
+    assert parse_precisions(["quantized", "coreml-palette6"]) == ("quantized", "coreml-palette6")
+    with pytest.raises(EdgeforgeError, match="unknown precision.*int3.*choose from fp16"):
+        parse_precisions("fp16,int3")
+    with pytest.raises(EdgeforgeError, match="unknown precision"):
+        parse_precisions(" , ")
+
+
+def test_names_map_to_transformers_js_files():
+    files = {name: variant.file for name, variant in VARIANTS.items()}
+    assert files["fp16"] == "onnx/model_fp16.onnx" and files["quantized"] == "onnx/model_quantized.onnx"
+    assert files["int8"] == "onnx/model_int8.onnx" and files["uint8"] == "onnx/model_uint8.onnx"
+    assert files["q4"] == "onnx/model_q4.onnx" and files["coreml-palette4"] == "coreml/model_palette4.mlpackage"
+    # int8 = signed weights, uint8 = unsigned weights, as transformers.js names them.
+    assert VARIANTS["int8"].recipe.weight_type == "int8" and VARIANTS["uint8"].recipe.weight_type == "uint8"
+    assert "Conv" not in VARIANTS["uint8"].recipe.op_types  # ConvInteger is slower than fp32 Conv on x86
+    assert "Conv" not in VARIANTS["quantized"].recipe.dynamic_op_types
+
+
+def test_options_apply_where_they_exist_and_bad_values_are_refused():
+    q4 = with_options(VARIANTS["q4"], block_size=64, calibration_method="entropy")
+    assert q4.recipe.block_size == 64 and q4.recipe.to_json()["block_size"] == 64
+    static = with_options(VARIANTS["int8"], calibration_method="percentile")
+    assert static.recipe.calibration_method == "percentile"
+    with pytest.raises(EdgeforgeError, match="calibration method"):
+        with_options(VARIANTS["int8"], calibration_method="mse")
+    with pytest.raises(EdgeforgeError, match="block size"):
+        with_options(VARIANTS["q4"], block_size=48)
+
+
+def _photo(path, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+
+
+def test_calibration_folder_skips_non_images_with_a_warning(tmp_path):
+    _photo(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (tmp_path / "sub").mkdir()
+    _photo(tmp_path / "sub" / "b.jpg", seed=1)
+    (tmp_path / "labels").mkdir()  # label maps of a dataset layout are not photos
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "labels" / "a.png")
+    lines = []
+    images = folder_images(tmp_path, 10, log=lines.append)
+    assert images.names == ["a.png", "sub/b.jpg"]
+    assert all(image.mode == "RGB" for image in images.images)
+    assert len(images.skipped) == 2 and len(lines) == 2
+    assert any("notes.txt" in line for line in lines) and any("broken.jpg" in line for line in lines)
+    assert folder_images(tmp_path, 1, log=lines.append).names == ["a.png"]
+
+
+def test_calibration_folder_errors_are_one_line(tmp_path):
+    with pytest.raises(EdgeforgeError, match="does not exist"):
+        folder_images(tmp_path / "missing", 4)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EdgeforgeError, match="is empty"):
+        folder_images(tmp_path / "empty", 4)
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "readme.md").write_text("hello")
+    with pytest.raises(EdgeforgeError, match="no usable image") as error:
+        folder_images(tmp_path / "text", 4, log=lambda _: None)
+    assert "\n" not in str(error.value)
+    _photo(tmp_path / "file.png")
+    with pytest.raises(EdgeforgeError, match="not a folder"):
+        folder_images(tmp_path / "file.png", 4)
+
+
+def test_default_images_follow_the_label_set():
+    assert synthetic_kind("semantic-segmentation", label_names("face-parsing")) == "faces"
+    assert synthetic_kind("semantic-segmentation", label_names("clothes-parsing")) == "people"
+    assert synthetic_kind("image-classification", label_names("facial-emotions")) == "expressions"
+    assert synthetic_kind("semantic-segmentation", [f"part{i}" for i in range(18)]) == "people"
+    assert synthetic_kind("semantic-segmentation", [f"part{i}" for i in range(19)]) == "faces"
+    assert synthetic_kind("semantic-segmentation", ["a", "b", "c"]) == "faces"
+    assert synthetic_kind("image-classification", ["cat", "dog"]) == "expressions"
+
+
+def _conv_gemm_model(seed=0):
+    rng = np.random.default_rng(seed)
+    # Channels of very different scales: per-channel scales must keep the small ones accurate.
+    conv_w = (rng.standard_normal((16, 3, 5, 5)) * np.linspace(0.1, 2, 16)[:, None, None, None]).astype(np.float32)
+    gemm_w = rng.standard_normal((10, 16 * 8 * 8)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "conv_w"], ["c"], name="conv", pads=[2, 2, 2, 2]),
+        helper.make_node("Flatten", ["c"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "gemm_w"], ["y"], name="gemm", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [numpy_helper.from_array(conv_w, "conv_w"), numpy_helper.from_array(gemm_w, "gemm_w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_int4_blocked_weight_storage_is_close_to_float_and_eight_times_smaller():
+    model = _conv_gemm_model()
+    x = np.random.default_rng(2).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    reference = _run(model, x)
+    quantized = store_weights(model, bits=4, block_size=32)
+    ops = {n.name: n for n in quantized.graph.node}
+    # the conv reduces over 3 input channels (less than a block): 8 bits; the Gemm over 1024: 4-bit blocks
+    assert {a.name: a.i for a in ops["gemm_w_wo_dq"].attribute} == {"axis": 1, "block_size": 32}
+    assert {a.name for a in ops["conv_w_wo_dq"].attribute} == {"axis"}
+    types = {i.name: i.data_type for i in quantized.graph.initializer}
+    assert types["gemm_w_int4"] == TensorProto.INT4 and types["conv_w_int8"] == TensorProto.INT8
+    scale = next(i for i in quantized.graph.initializer if i.name == "gemm_w_wo_scale")
+    assert list(scale.dims) == [10, 1024 // 32]
+    assert quantized.ir_version >= 10 and max(o.version for o in quantized.opset_import if o.domain == "") == 21
+    gemm_bytes = len(quantized.SerializeToString()) - len(model.SerializeToString())
+    assert gemm_bytes < -0.7 * 10 * 1024 * 4  # the 40 kB fp32 Gemm weight shrank to ~6 kB
+    output = _run(quantized, x)
+    assert np.abs(output - reference).max() < 0.1 * np.abs(reference).max()
+    assert not np.array_equal(output, reference)
+
+
+def _run(model, x):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_int8_weight_storage_is_close_to_float_and_four_times_smaller():
+    model = _conv_gemm_model()
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    reference = _run(model, x)
+    quantized = onnx.ModelProto()
+    quantized.CopyFrom(model)
+    quantized = store_weights(quantized, bits=8)
+    assert sorted(converted_nodes(quantized)) == ["conv", "gemm"]
+    onnx.checker.check_model(quantized)
+    assert [n.op_type for n in quantized.graph.node].count("DequantizeLinear") == 2
+    assert {i.data_type for i in quantized.graph.initializer if i.name.endswith("_int8")} == {TensorProto.INT8}
+    assert len(quantized.SerializeToString()) < 0.35 * len(model.SerializeToString())
+    output = _run(quantized, x)
+    assert np.abs(output - reference).max() < 0.02 * np.abs(reference).max()
+    assert not np.array_equal(output, reference)  # really quantized, not passed through
+
+
+def test_int8_weight_storage_keeps_named_nodes_float():
+    model = store_weights(_conv_gemm_model(), keep_float=frozenset({"gemm"}), bits=8)
+    assert converted_nodes(model) == ["conv"]
+    gemm_weight = next(i for i in model.graph.initializer if i.name == "gemm_w")
+    assert gemm_weight.data_type == TensorProto.FLOAT
+
+
+class _FakeQuantizer:
+    """Writes which nodes are quantized; each node has a known effect on drift."""
+
+    def __init__(self, harm):
+        self.harm = harm
+        self.candidates = list(harm)
+        self.writes = 0
+
+    def write(self, out_path, keep_float=frozenset()):
+        self.writes += 1
+        out_path.write_text(json.dumps(sorted(set(self.harm) - set(keep_float))))
+        return out_path
+
+
+class _FakeMeter:
+    def __init__(self, harm):
+        self.harm = harm
+
+    def _harm(self, path):
+        return sum(self.harm[n] for n in json.loads(path.read_text()))
+
+    def measure(self, path):
+        return Drift("miou_vs_fp32", 1 - self._harm(path) / 100, 4)
+
+    def logit_error(self, path, count):
+        return self._harm(path) / 1000
+
+
+HARM = {f"node{i}": h for i, h in enumerate([0.05, 2.0, 0.1, 0.6, 0.0, 1.2, 0.02, 0.3])}  # 4.27 points in all
+
+
+def test_budget_search_keeps_the_fewest_most_sensitive_nodes_float(tmp_path):
+    quantizer = _FakeQuantizer(HARM)
+    outcome = fit_to_budget(quantizer, _FakeMeter(HARM), Budget(max_drift=1.0), tmp_path, "v", log=lambda _: None)
+    assert outcome.passed and outcome.initial_drift.points == pytest.approx(4.27)
+    # Dropping node1 (2.0) and node5 (1.2) leaves 1.07 > 1; adding node3 (0.6) leaves 0.47.
+    assert outcome.kept_float == ["node1", "node5", "node3"]
+    assert outcome.drift.points == pytest.approx(0.47)
+    assert [n for n, _ in outcome.sensitivity[:3]] == ["node1", "node5", "node3"]
+    assert json.loads(outcome.path.read_text()) == sorted(set(HARM) - {"node1", "node5", "node3"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [outcome.path.name]  # trials cleaned up
+    # bounded: one build per node for sensitivity, plus the first build and a binary search over at most 4
+    assert quantizer.writes <= 1 + len(HARM) + 1 + 3
+
+
+def test_budget_search_rejects_what_float_half_cannot_fix(tmp_path):
+    outcome = fit_to_budget(_FakeQuantizer(HARM), _FakeMeter(HARM), Budget(max_drift=0.01), tmp_path, "v",
+                            log=lambda _: None)
+    assert not outcome.passed and outcome.path is None
+    assert len(outcome.kept_float) == 4 and outcome.drift.points == pytest.approx(0.47 - 0.3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_budget_met_at_once_needs_no_search(tmp_path):
+    quantizer = _FakeQuantizer(HARM)
+    outcome = fit_to_budget(quantizer, _FakeMeter(HARM), Budget(max_drift=5), tmp_path, "v", log=lambda _: None)
+    assert outcome.passed and outcome.kept_float == [] and quantizer.writes == 1
+
+
+def test_class_kl_is_zero_for_identical_logits_and_grows_with_change():
+    logits = np.random.default_rng(0).standard_normal((5, 4, 4)).astype(np.float32)
+    assert mean_class_kl(logits, logits) == pytest.approx(0, abs=1e-9)
+    assert mean_class_kl(logits, logits * 0.5) < mean_class_kl(logits, logits * 0.0)
+
+
+def test_a_model_without_quantizable_ops_is_refused(tmp_path):
+    from edgeforge.quantize.onnx_int4 import Int4Quantizer
+    from edgeforge.quantize.onnx_int8 import DynamicInt8Quantizer
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "relu.onnx")
+    with pytest.raises(EdgeforgeError, match="no quantizable ops for dynamic int8"):
+        DynamicInt8Quantizer(tmp_path / "relu.onnx", VARIANTS["uint8"].recipe)
+    with pytest.raises(EdgeforgeError, match="no quantizable ops for q4"):
+        Int4Quantizer(tmp_path / "relu.onnx", VARIANTS["q4"].recipe)
+
+
+def test_large_models_are_probed_in_bounded_groups(tmp_path):
+    from edgeforge.quantize.budget import group_candidates
+
+    harm = {f"n{i:02d}": (3.0 if i in (7, 8) else 0.01) for i in range(40)}  # 4.16 points in all
+    groups = group_candidates(list(harm), 10)
+    assert len(groups) == 10 and sum(groups, []) == list(harm) and {len(g) for g in groups} == {4}
+    quantizer = _FakeQuantizer(harm)
+    outcome = fit_to_budget(quantizer, _FakeMeter(harm), Budget(max_drift=1.0, max_probes=10), tmp_path, "v",
+                            log=lambda _: None)
+    assert outcome.passed and outcome.kept_float == ["n04", "n05", "n06", "n07", "n08", "n09", "n10", "n11"]
+    assert quantizer.writes <= 1 + 10 + 1 + 4

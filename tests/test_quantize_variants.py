@@ -1,0 +1,152 @@
+"""Every ONNX precision on the minis of all three families: written under its transformers.js name, loadable
+by the runtime (sha256 checked), smaller than fp32, and recorded with recipe and measured drift; the
+budget search keeps nodes in float when the budget is tight and rejects what it cannot fix."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from edgeforge.errors import EdgeforgeError
+from edgeforge.quantize import VARIANTS, quantize
+from edgeforge.quantize.recipes import ONNX_PRECISIONS
+from edgeforge.runtime import load
+from edgeforge.runtime.manifest import read_manifest
+from edgeforge.zoo.reference import REFERENCE_NAMES
+
+QUIET = {"log": lambda _: None}
+
+
+@pytest.fixture(scope="module")
+def models(mini_artifacts, tmp_path_factory):
+    """Trained minis when they are shipped (drift then means what it says), else the random-weight minis."""
+    from edgeforge.export.build import build
+    from edgeforge.zoo.shipped import trained_checkpoint
+
+    try:
+        checkpoints = {name: trained_checkpoint(name) for name in REFERENCE_NAMES}
+    except EdgeforgeError:
+        return mini_artifacts
+    root = tmp_path_factory.mktemp("trained-artifacts")
+    for name, checkpoint in checkpoints.items():
+        build(checkpoint, root / name, targets=("onnx",), **QUIET)
+    return {name: root / name for name in REFERENCE_NAMES}
+
+
+def artifact_copy(models, name, tmp_path):
+    """Artifacts are shared by the session: each test quantizes its own copy."""
+    target = tmp_path / name
+    shutil.copytree(models[name], target)
+    return target
+
+
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
+def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path):
+    root = artifact_copy(models, name, tmp_path)
+    before = read_manifest(root)
+    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=2, **QUIET)
+    assert report["rejected"] == {} and list(report["variants"]) == list(ONNX_PRECISIONS)
+    manifest = read_manifest(root)
+    for name_before, entry_before in before["variants"].items():  # existing entries (fp32, ort) are kept
+        assert manifest["variants"][name_before] == entry_before
+    fp32_size = (root / "onnx" / "model.onnx").stat().st_size
+    for precision in ONNX_PRECISIONS:
+        entry = manifest["variants"][precision]
+        assert entry["file"] == VARIANTS[precision].file and entry["file"] in manifest["files"]
+        assert manifest["files"][entry["file"]]["size"] == entry["size_bytes"] < fp32_size
+        assert entry["recipe"]["kind"] == VARIANTS[precision].recipe.kind
+        drift = entry["drift"]
+        assert drift["num_images"] == 2 and drift["passed"] is True and drift["budget_points"] == 100.0
+        assert 0.0 <= drift["drift_points"] <= 100.0
+        model = load(root, precision)  # verifies the sha256 recorded in the manifest
+        result = model.predict(np.full((40, 30, 3), 128, dtype=np.uint8))
+        assert result is not None
+    ops = {n.op_type for n in onnx.load(root / "onnx" / "model_q4.onnx").graph.node}
+    assert "MatMulNBits" in ops and "DequantizeLinear" in ops  # 4-bit MatMul, int8 weight-only Conv
+    quantized_ops = {n.op_type for n in onnx.load(root / "onnx" / "model_quantized.onnx").graph.node}
+    assert {"MatMulInteger", "QuantizeLinear"} <= quantized_ops and "ConvInteger" not in quantized_ops
+    eval_set = manifest["quantization"]["eval_set"]
+    assert eval_set["num_images"] == 2 and "synthetic" in eval_set["source"]
+
+
+def test_tight_budget_keeps_nodes_float_and_lowers_drift(models, tmp_path):
+    root = artifact_copy(models, "face-parsing", tmp_path)
+    loose = quantize(root, precisions="uint8", max_drift=100.0, num_images=2, **QUIET)["variants"]["uint8"]
+    assert loose["nodes_kept_float"] == []
+    first = loose["drift"]["drift_points"]
+    assert first > 0, "quantizing every MatMul should change some pixels"
+    budget = round(first * 0.6, 3)
+    tight = quantize(root, precisions="uint8", max_drift=budget, num_images=2, **QUIET)["variants"]["uint8"]
+    assert tight["drift"]["drift_points"] <= budget < first
+    kept = tight["nodes_kept_float"]
+    assert 0 < len(kept) <= tight["search"]["candidate_nodes"] // 2
+    assert tight["search"]["drift_all_quantized"]["drift_points"] == pytest.approx(first)
+    assert kept == [n["node"] for n in tight["search"]["most_sensitive"]][: len(kept)]
+    graph_nodes = {n.name: n.op_type for n in onnx.load(root / "onnx" / "model_uint8.onnx").graph.node}
+    assert all(graph_nodes.get(node) in ("MatMul", "Gemm", "Attention") for node in kept)  # still float ops
+    load(root, "uint8")
+
+
+def test_impossible_budget_is_rejected_and_not_written(models, tmp_path):
+    root = artifact_copy(models, "face-parsing", tmp_path)
+    quantize(root, precisions="uint8", max_drift=100.0, num_images=2, **QUIET)
+    assert (root / "onnx" / "model_uint8.onnx").is_file()
+    report = quantize(root, precisions="uint8", max_drift=0.0, num_images=2, max_float_fraction=0.1,
+                      sensitivity_images=1, max_probes=4, **QUIET)
+    rejected = report["rejected"]["uint8"]
+    assert rejected["drift"]["passed"] is False and rejected["drift"]["drift_points"] > 0
+    assert not (root / "onnx" / "model_uint8.onnx").exists()  # the earlier file under that name is gone
+    manifest = read_manifest(root)
+    assert "uint8" not in manifest["variants"] and manifest["rejected_variants"]["uint8"]["file"].endswith("uint8.onnx")
+    with pytest.raises(EdgeforgeError, match="no variant 'uint8'"):
+        load(root, "uint8")
+
+
+@pytest.mark.parametrize("graph", ["plain", "transformer-optimized"])
+def test_quantizers_work_on_plain_and_optimized_graphs(graph, mini_checkpoints, tmp_path):
+    """The plain torch export, and onnxruntime's transformer optimizer output (com.microsoft Attention, Gelu)."""
+    from edgeforge.export.build import build
+
+    root = tmp_path / "art"
+    build(mini_checkpoints["facial-emotions"], root, targets=("onnx",), fold=graph != "plain",
+          optimize=graph != "plain", **QUIET)
+    contrib = {n.op_type for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.domain == "com.microsoft"}
+    assert bool(contrib) == (graph != "plain")
+    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=1, **QUIET)
+    assert set(report["variants"]) == set(ONNX_PRECISIONS)
+    for precision in report["variants"]:
+        load(root, precision).predict(np.zeros((32, 32, 3), dtype=np.uint8))
+    if "Attention" in contrib:  # fused attention weights are quantized too, not left fp32
+        ops = {n.op_type for n in onnx.load(root / "onnx" / "model_quantized.onnx").graph.node}
+        assert "QAttention" in ops
+
+
+def test_calibration_folder_is_used_and_recorded(mini_artifacts, photos, tmp_path):
+    root = artifact_copy(mini_artifacts, "facial-emotions", tmp_path)
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    photos["astronaut"].save(folder / "astronaut.jpg")
+    photos["chelsea"].save(folder / "chelsea.png")
+    (folder / "readme.txt").write_text("two photos")
+    lines = []
+    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=4, log=lines.append)
+    assert report["eval_set"]["images"] == ["astronaut.jpg", "chelsea.png"]
+    assert report["eval_set"]["skipped_files"] == 1 and any("readme.txt" in line for line in lines)
+    entry = json.loads((root / "manifest.json").read_text())["variants"]["int8"]
+    assert entry["drift"]["metric"] == "top1_agreement_vs_fp32" and entry["drift"]["num_images"] == 2
+    assert entry["recipe"]["calibration_method"] == "minmax" and entry["recipe"]["activation_type"] == "int8"
+
+
+def test_bad_requests_fail_with_one_line(mini_artifacts, tmp_path):
+    root = artifact_copy(mini_artifacts, "face-parsing", tmp_path)
+    with pytest.raises(EdgeforgeError, match="unknown precision"):
+        quantize(root, precisions="int2", **QUIET)
+    with pytest.raises(EdgeforgeError, match="no coreml/model.mlpackage"):
+        quantize(root, precisions="coreml-int8", **QUIET)
+    with pytest.raises(EdgeforgeError, match="does not exist"):
+        quantize(root, precisions="uint8", calibration=tmp_path / "nowhere", **QUIET)
+    with pytest.raises(EdgeforgeError, match="is not an artifact directory"):
+        quantize(tmp_path / "nothing", **QUIET)
+    assert sorted(p.name for p in (root / "onnx").iterdir()) == ["model.onnx"]
