@@ -31,6 +31,10 @@ class Family:
     output_axes: dict[int, str] = field(default_factory=dict)
     output_name: str = "logits"
     input_name: str = "pixel_values"
+    # Exact speed-ups at export: torch-module rewrites (edgeforge.export.fold.REWRITES, in order) and
+    # the onnxruntime transformer-optimizer profile (edgeforge.export.optimize.FUSION_PROFILES).
+    torch_rewrites: tuple[str, ...] = ()
+    fusion_profile: str | None = None
 
     def transformers_class(self, which: str):
         import transformers
@@ -56,6 +60,8 @@ SEGFORMER = Family(
     # SegFormer is fully convolutional up to the head: any H, W (multiples of 32 keep stages aligned).
     input_axes={0: "batch_size", 2: "height", 3: "width"},
     output_axes={0: "batch_size", 2: "logits_height", 3: "logits_width"},
+    torch_rewrites=("segformer-decode-head", "segformer-mix-ffn-nchw"),
+    fusion_profile="segformer",
 )
 
 VIT = Family(
@@ -74,6 +80,8 @@ VIT = Family(
     # Position embeddings are learned for one grid: only the batch is dynamic.
     input_axes={0: "batch_size"},
     output_axes={0: "batch_size"},
+    torch_rewrites=("vit-fusable-attention",),
+    fusion_profile="vit",
 )
 
 FAMILIES = {f.model_type: f for f in (SEGFORMER, VIT)}

@@ -11,8 +11,10 @@ def register(sub) -> None:
     export = sub.add_parser(
         "export",
         help="checkpoint -> onnx/model.onnx, validated against PyTorch",
-        description="Export a checkpoint to ONNX (dynamic batch; dynamic height/width for SegFormer), run onnx's "
-        "full checker and compare with PyTorch; writes config, preprocessor config, onnx/model.onnx, manifest.json.",
+        description="Export a checkpoint to ONNX (dynamic batch; dynamic height/width for SegFormer) with the "
+        "family's exact graph speed-ups (folded decode head, onnxruntime fusions; --no-fold --no-optimize for the "
+        "plain export), run onnx's full checker and compare with the stock PyTorch model; writes config, "
+        "preprocessor config, onnx/model.onnx, manifest.json.",
     )
     _common(export)
     export.set_defaults(func=_export)
@@ -22,5 +24,6 @@ def _export(args) -> int:
     from edgeforge.export.build import build
 
     build(args.checkpoint, args.output, targets=("onnx",), trust_pickle=args.trust_pickle, opset=args.opset,
+          fold=args.fold, optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
           log=lambda line: print(line, file=sys.stderr))
     return 0

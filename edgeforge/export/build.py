@@ -7,7 +7,9 @@ exported and validated, so a failed or interrupted build leaves the previous out
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +19,7 @@ from edgeforge.atomic import atomic_directory
 from edgeforge.errors import EdgeforgeError
 from edgeforge.export.onnx import DEFAULT_OPSET, export_onnx
 from edgeforge.export.validate import validate_onnx
+from edgeforge.families import SEGMENTATION
 from edgeforge.runtime.manifest import write_manifest
 from edgeforge.zoo.checkpoints import load_checkpoint
 
@@ -43,28 +46,50 @@ def build(
     opset: int = DEFAULT_OPSET,
     validation_images: list | None = None,
     log=print,
+    fold: bool = True,
+    optimize: bool = True,
+    postprocess_in_graph: bool = False,
 ) -> dict:
-    """Export ``source`` (local checkpoint dir or hub id) to ``out_dir``; returns the manifest."""
+    """Export ``source`` (local checkpoint dir or hub id) to ``out_dir``; returns the manifest.
+
+    ``fold`` / ``optimize``: the family's exact rewrites and onnxruntime fusions (both off = plain
+    export); ``postprocess_in_graph``: also write onnx/model_labels.onnx (segmentation only).
+    """
     targets = parse_targets(targets)
     started = time.perf_counter()
-    step = _Steps(log, total=2 + len(targets))
+    step = _Steps(log, total=2 + len(targets) + int(postprocess_in_graph))
     with step("loading checkpoint"):
         checkpoint = load_checkpoint(source, trust_pickle=trust_pickle)
+    if postprocess_in_graph and checkpoint.family.task != SEGMENTATION:
+        raise EdgeforgeError(f"--postprocess-in-graph makes label maps: {checkpoint.family.task} models have none")
     images = validation_images or default_validation_images(checkpoint)
     variants: dict[str, dict] = {}
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir) as staging, tempfile.TemporaryDirectory() as work:
         checkpoint.model.config.save_pretrained(staging)
         checkpoint.image_processor.save_pretrained(staging)
         onnx_path = staging / "onnx" / "model.onnx"
+        # Before onnxruntime's fusions: ORT-mobile converts it (NNAPI / Core ML take standard ops only).
+        exported = Path(work) / "exported.onnx"
         with step("exporting ONNX and validating against PyTorch"):
-            export_onnx(checkpoint, onnx_path, opset=opset)
-            validation = validate_onnx(checkpoint, onnx_path, images)
-        variants["fp32"] = {"file": "onnx/model.onnx", "format": "onnx", "precision": "fp32", "validation": validation}
+            export_onnx(checkpoint, exported, opset=opset, fold=fold)
+            graph = _optimize_graph(exported, onnx_path, checkpoint, fold, optimize, log)
+            if graph["rewrites"] or graph["optimizer"]:
+                from edgeforge.export.fold import validate_against_stock
+
+                validation = validate_against_stock(checkpoint, onnx_path, images)
+            else:
+                validation = validate_onnx(checkpoint, onnx_path, images)
+        variants["fp32"] = {"file": "onnx/model.onnx", "format": "onnx", "precision": "fp32", "graph": graph,
+                            "validation": validation}
         log(f"      max |logit diff| vs PyTorch {validation['max_abs_diff']:.2e}, "
             + ", ".join(f"{k} {v:.4%}" for k, v in validation.items() if k.endswith("agreement")))
+        if postprocess_in_graph:
+            with step("adding in-graph post-processing (uint8 label map output)"):
+                variants["labels"] = _build_label_graph(checkpoint, onnx_path, staging / "onnx" / "model_labels.onnx",
+                                                        images)
         if "ort" in targets:
             with step("converting to ORT format (ONNX Runtime Mobile)"):
-                variants["ort"] = _build_ort(onnx_path, staging / "ort", images, checkpoint)
+                variants["ort"] = _build_ort(exported, staging / "ort", images, checkpoint)
         if "coreml" in targets:
             with step("converting to Core ML (.mlpackage, fp16)"):
                 variants["coreml"] = _build_coreml(checkpoint, staging / "coreml" / "model.mlpackage")
@@ -79,6 +104,39 @@ def build(
             })
     log(f"built {out_dir} in {time.perf_counter() - started:.1f} s")
     return manifest
+
+
+def _optimize_graph(exported: Path, onnx_path: Path, checkpoint, fold: bool, optimize: bool, log) -> dict:
+    """onnx/model.onnx from the exported graph: onnxruntime's fusions for the family, or the graph as is.
+    Returns the manifest's record of what was applied."""
+    family = checkpoint.family
+    graph = {"rewrites": list(family.torch_rewrites) if fold else [], "optimizer": None}
+    if not (optimize and family.fusion_profile):
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(exported, onnx_path)
+        return graph
+    from edgeforge.export.optimize import missing_fusions, optimize_onnx
+
+    graph["optimizer"] = optimize_onnx(exported, onnx_path, family.fusion_profile)
+    fused = graph["optimizer"]["fused_operators"]
+    log("      fused: " + (", ".join(f"{count} {op}" for op, count in fused.items()) or "nothing"))
+    if missing_fusions(graph["optimizer"]):
+        log(f"      warning: expected fusions did not fire: {', '.join(missing_fusions(graph['optimizer']))}")
+    return graph
+
+
+def _build_label_graph(checkpoint, onnx_path: Path, out_path: Path, images: list) -> dict:
+    import numpy as np
+
+    from edgeforge.export.postprocess_graph import add_label_map_output, validate_label_graph
+
+    add_label_map_output(onnx_path, out_path, len(checkpoint.config.id2label), checkpoint.family.output_name)
+    pixel_values = checkpoint.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
+    validation = validate_label_graph(out_path, onnx_path, pixel_values, [image.size for image in images])
+    return {"file": f"onnx/{out_path.name}", "format": "onnx", "precision": "fp32", "output": "label_map",
+            "inputs": {checkpoint.family.input_name: "float32 (batch, 3, height, width)",
+                       "output_size": "int64 [height, width] of the label map"},
+            "validation": validation}
 
 
 def _build_ort(onnx_path: Path, out_dir: Path, images: list, checkpoint) -> dict:

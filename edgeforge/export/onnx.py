@@ -26,19 +26,28 @@ def logits_module(model):
     return LogitsOnly(model).eval()
 
 
-def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``checkpoint`` to ``out_path`` (written atomically) and run onnx's full checker on it."""
+def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAULT_OPSET, fold: bool = False) -> Path:
+    """Export ``checkpoint`` to ``out_path`` (written atomically) and run onnx's full checker on it.
+
+    ``fold``: export the model with its family's exact rewrites (``Family.torch_rewrites``: folded
+    head, fusion-friendly modules) instead of the stock modules.
+    """
     import onnx
     import torch
 
     family = checkpoint.family
+    model = checkpoint.model
+    if fold and family.torch_rewrites:
+        from edgeforge.export.fold import rewrite_model
+
+        model = rewrite_model(model, family.torch_rewrites)
     height, width = input_size(checkpoint.image_processor)
     dummy = torch.zeros(1, checkpoint.config.num_channels, height, width)
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=".onnx") as tmp:
         with torch.no_grad():
             torch.onnx.export(
-                logits_module(checkpoint.model),
+                logits_module(model),
                 (dummy,),
                 str(tmp),
                 input_names=[family.input_name],

@@ -1,0 +1,117 @@
+"""ONNX graph optimisation with onnxruntime's transformer optimizer (``Family.fusion_profile``).
+
+The result stays a portable fp32 ONNX graph: onnxruntime's *basic* level (constant folding, redundant
+node removal; hardware independent) and the optimizer's Python fusions into com.microsoft contrib ops
+that the CPU execution provider and onnxruntime-web's WASM build both implement (Attention, Gelu,
+BiasGelu). Deliberately not applied, each for a measured or stated reason:
+
+- SkipLayerNormalization: fires, but measured 9-13 % slower end to end on SegFormer-b2 and ~3 % on
+  ViT-base (onnxruntime 1.31 CPU, 2 threads) than the Add + LayerNormalization it replaces.
+- onnxruntime's extended/all levels saved offline (``optimized_model_filepath``): no consistent
+  latency or load-time difference from letting the session apply them at load (benchmarks/perf_graph.py),
+  while they write FusedMatMul / NCHWc ops that are hardware specific or that onnxruntime's
+  quantizer leaves in float, and this graph is what quantization starts from.
+- MultiHeadAttention for SegFormer's reduced-K/V attention: onnxruntime has no fusion for the pattern
+  (its attention fusion needs Q, K and V from one input; only the last stage, ratio 1, has that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeforge.atomic import atomic_path
+from edgeforge.errors import EdgeforgeError
+
+#: onnx 1.23 would write IR 14; IR 10 (onnx 1.16) loads in onnxruntime >= 1.18 and the pinned onnxruntime-web.
+MAX_IR_VERSION = 10
+#: Fused operator types counted for the manifest (onnxruntime's contrib ops, CPU + WASM).
+FUSED_OPS = ("Attention", "MultiHeadAttention", "Gelu", "FastGelu", "BiasGelu", "LayerNormalization",
+             "SkipLayerNormalization", "EmbedLayerNormalization")
+
+
+@dataclass(frozen=True)
+class FusionProfile:
+    optimizer_model_type: str  # onnxruntime.transformers.optimizer model_type whose fusions match
+    disabled: tuple[str, ...]  # FusionOptions switches turned off (see the module docstring)
+    expected: tuple[str, ...]  # fused op types this family's graph must gain (tests check they fire)
+
+
+FUSION_PROFILES = {
+    # SegFormer: Attention fires only in the last stage (sequence-reduction ratio 1: plain self-attention).
+    "segformer": FusionProfile("vit", disabled=("enable_skip_layer_norm",), expected=("Attention", "Gelu")),
+    "vit": FusionProfile("vit", disabled=("enable_skip_layer_norm",), expected=("Attention", "BiasGelu")),
+}
+
+
+def optimize_onnx(src: str | Path, dst: str | Path, profile_name: str) -> dict:
+    """Optimise ``src`` into ``dst`` (written atomically); returns what was done and the fused-op counts."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    profile = fusion_profile(profile_name)
+    options = FusionOptions(profile.optimizer_model_type)
+    for switch in profile.disabled:
+        if not hasattr(options, switch):
+            raise EdgeforgeError(f"fusion profile {profile_name!r}: onnxruntime has no fusion option {switch!r}")
+        setattr(options, switch, False)
+    with _optimizer_warnings_hidden():
+        # num_heads / hidden_size 0: read from each attention's reshape (SegFormer's differ per stage).
+        optimizer = optimize_model(str(src), model_type=profile.optimizer_model_type, num_heads=0, hidden_size=0,
+                                   optimization_options=options, opt_level=1, use_gpu=False)
+    before = op_counts(_load(src))
+    after = op_counts(optimizer.model)
+    fused = {op: after.get(op, 0) - before.get(op, 0) for op in FUSED_OPS if after.get(op, 0) > before.get(op, 0)}
+    optimizer.model.ir_version = min(optimizer.model.ir_version, MAX_IR_VERSION)
+    dst = Path(dst)
+    with atomic_path(dst, suffix=".onnx") as tmp:
+        optimizer.save_model_to_file(str(tmp))
+    return {
+        "tool": "onnxruntime.transformers.optimizer",
+        "profile": profile_name,
+        "model_type": profile.optimizer_model_type,
+        "onnxruntime_level": "basic",
+        "disabled": list(profile.disabled),
+        "fused_operators": fused,
+        "nodes_before": sum(before.values()),
+        "nodes_after": sum(after.values()),
+    }
+
+
+def fusion_profile(name: str) -> FusionProfile:
+    try:
+        return FUSION_PROFILES[name]
+    except KeyError:
+        raise EdgeforgeError(f"unknown fusion profile {name!r}; known: {', '.join(sorted(FUSION_PROFILES))}") from None
+
+
+def missing_fusions(report: dict) -> list[str]:
+    """Expected fused op types that did not fire (a transformers/onnxruntime upgrade changed a pattern)."""
+    return [op for op in fusion_profile(report["profile"]).expected if not report["fused_operators"].get(op)]
+
+
+def op_counts(model) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def _load(path):
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
+@contextlib.contextmanager
+def _optimizer_warnings_hidden():
+    """The optimizer warns about num_heads=0 (auto-detection is what we want) and prints fusion logs."""
+    logger = logging.getLogger("onnxruntime.transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

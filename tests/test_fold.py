@@ -1,0 +1,133 @@
+"""Exact rewrites: the folded SegFormer head / NCHW Mix-FFN / fusable ViT attention equal the stock model."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from edgeforge.errors import EdgeforgeError
+from edgeforge.export.build import build
+from edgeforge.export.fold import REWRITE_MAX_ABS_DIFF, REWRITE_MIN_AGREEMENT, rewrite_model
+from edgeforge.runtime.postprocess import resize_logits_argmax
+from edgeforge.zoo.checkpoints import load_checkpoint
+
+SEGFORMERS = ("face-parsing", "clothes-parsing")
+
+
+def _with_trained_like_batch_norm(model, seed: int):
+    """Random minis keep BatchNorm at identity (mean 0, var 1, weight 1, bias 0), which would let a wrong
+    BN fold pass: give the decode head's BatchNorm statistics and affine parameters like a trained model's."""
+    bn = model.decode_head.batch_norm
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * 0.5)
+        bn.running_var.copy_(torch.rand(bn.num_features, generator=g) * 2 + 0.1)
+        bn.weight.copy_(torch.randn(bn.num_features, generator=g))
+        bn.bias.copy_(torch.randn(bn.num_features, generator=g))
+    return model
+
+
+def _label_maps(logits, images):
+    return [resize_logits_argmax(l, im.size[1], im.size[0]) for l, im in zip(logits, images)]
+
+
+@pytest.fixture(scope="module")
+def bn_checkpoint(mini_checkpoints, tmp_path_factory):
+    """face-parsing mini with non-trivial BatchNorm in the decode head, saved as a checkpoint."""
+    checkpoint = load_checkpoint(mini_checkpoints["face-parsing"])
+    _with_trained_like_batch_norm(checkpoint.model, seed=3)
+    path = tmp_path_factory.mktemp("bn") / "face-parsing-bn"
+    checkpoint.model.save_pretrained(path, safe_serialization=True)
+    checkpoint.image_processor.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("name", SEGFORMERS)
+def test_segformer_rewrites_equal_stock_in_torch(name, mini_checkpoints, photos):
+    checkpoint = load_checkpoint(mini_checkpoints[name])
+    stock = _with_trained_like_batch_norm(checkpoint.model, seed=7)
+    rewritten = rewrite_model(stock, checkpoint.family.torch_rewrites)
+    assert not hasattr(rewritten.decode_head, "linear_fuse") and hasattr(stock.decode_head, "linear_fuse")
+    assert type(rewritten.segformer.encoder.block[0][0].mlp).__name__ == "NCHWMixFFN"
+    assert type(stock.segformer.encoder.block[0][0].mlp).__name__ == "SegformerMixFFN"  # the stock model is untouched
+    images = [photos["astronaut"], photos["chelsea"]]
+    pixel_values = checkpoint.image_processor(images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected = stock(pixel_values=pixel_values).logits.numpy()
+        got = rewritten(pixel_values=pixel_values).logits.numpy()
+    assert np.abs(expected).max() > 1e-2  # logits big enough for the comparison to mean something
+    assert np.abs(got - expected).max() <= 1e-5
+    for a, b in zip(_label_maps(expected, images), _label_maps(got, images)):
+        assert (a == b).mean() >= REWRITE_MIN_AGREEMENT
+
+
+def test_folding_needs_the_batch_norm(mini_checkpoints):
+    """The fold really carries BatchNorm: rewriting with identity BN and then changing BN changes the output."""
+    checkpoint = load_checkpoint(mini_checkpoints["face-parsing"])
+    folded_identity = rewrite_model(checkpoint.model, ("segformer-decode-head",))
+    with_bn = _with_trained_like_batch_norm(checkpoint.model, seed=5)
+    x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (folded_identity(pixel_values=x).logits - with_bn(pixel_values=x).logits).abs().max() > 1e-3
+
+
+def test_vit_attention_rewrite_equals_stock(mini_checkpoints, photos):
+    checkpoint = load_checkpoint(mini_checkpoints["facial-emotions"])
+    rewritten = rewrite_model(checkpoint.model, checkpoint.family.torch_rewrites)
+    images = [photos["astronaut"], photos["chelsea"]]
+    pixel_values = checkpoint.image_processor(images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected = checkpoint.model(pixel_values=pixel_values).logits
+        got = rewritten(pixel_values=pixel_values).logits
+    assert (got - expected).abs().max().item() <= 1e-5
+    assert got.argmax(-1).tolist() == expected.argmax(-1).tolist()
+
+
+def test_folded_export_matches_stock_model_on_photos(bn_checkpoint, photos, tmp_path):
+    """The default build exports the folded, optimised graph; ONNX Runtime on it equals the stock PyTorch model."""
+    out = tmp_path / "folded"
+    manifest = build(bn_checkpoint, out, targets=("onnx",), log=lambda *_: None)
+    fp32 = manifest["variants"]["fp32"]
+    assert fp32["graph"]["rewrites"] == ["segformer-decode-head", "segformer-mix-ffn-nchw"]
+    assert fp32["validation"]["reference"] == "stock PyTorch model"
+    assert fp32["validation"]["max_abs_diff"] <= REWRITE_MAX_ABS_DIFF
+    assert fp32["validation"]["label_map_agreement"] >= REWRITE_MIN_AGREEMENT
+    assert json.loads((out / "manifest.json").read_text())["variants"]["fp32"]["graph"] == fp32["graph"]
+
+    stock = load_checkpoint(bn_checkpoint)
+    images = [photos["astronaut"], photos["chelsea"]]
+    pixel_values = stock.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
+    with torch.no_grad():
+        expected = stock.model(pixel_values=torch.from_numpy(pixel_values)).logits.numpy()
+    session = ort.InferenceSession(str(out / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"pixel_values": pixel_values})[0]
+    assert np.abs(got - expected).max() <= REWRITE_MAX_ABS_DIFF
+    for a, b in zip(_label_maps(expected, images), _label_maps(got, images)):
+        assert (a == b).mean() >= REWRITE_MIN_AGREEMENT
+    names = [n.name for n in onnx.load(str(out / "onnx" / "model.onnx")).graph.node]
+    assert not any("linear_fuse" in name for name in names)  # the 4D -> D fuse conv is gone...
+    assert sum("decode_head/projections" in name for name in names) == 4  # ...folded into the 4 projections
+
+
+def test_no_fold_no_optimize_is_the_plain_export(bn_checkpoint, tmp_path):
+    manifest = build(bn_checkpoint, tmp_path / "plain", targets=("onnx",), fold=False, optimize=False,
+                     log=lambda *_: None)
+    assert manifest["variants"]["fp32"]["graph"] == {"rewrites": [], "optimizer": None}
+    model = onnx.load(str(tmp_path / "plain" / "onnx" / "model.onnx"))
+    assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
+    assert [n.op_type for n in model.graph.node if "linear_fuse" in n.name] == ["Conv"]
+    assert manifest["variants"]["fp32"]["validation"]["max_abs_diff"] <= REWRITE_MAX_ABS_DIFF
+
+
+def test_rewrite_errors_are_one_line(mini_checkpoints):
+    checkpoint = load_checkpoint(mini_checkpoints["facial-emotions"])
+    with pytest.raises(EdgeforgeError, match="unknown model rewrite"):
+        rewrite_model(checkpoint.model, ("segformer-decode-hed",))
+    with pytest.raises(EdgeforgeError, match="no SegformerMixFFN"):
+        rewrite_model(checkpoint.model, ("segformer-mix-ffn-nchw",))
+    checkpoint.model.train()
+    with pytest.raises(EdgeforgeError, match="eval mode"):
+        rewrite_model(checkpoint.model, checkpoint.family.torch_rewrites)
