@@ -222,7 +222,11 @@ def list_variants(reference) -> tuple[dict, dict]:
         drift = manifest_drift(listed)
         if drift is not None:
             info["manifest_drift"] = drift
-        if fmt in ONNXRUNTIME_FORMATS:
+        if listed.get("output") == "label_map":
+            # Resize + ArgMax inside the graph, with an extra output_size input: not comparable per variant here
+            # (benchmarks/perf_graph.py times it against numpy post-processing).
+            skipped[name] = {**info, "reason": "label-map output (post-processing in the graph)"}
+        elif fmt in ONNXRUNTIME_FORMATS:
             runnable[name] = info
         else:
             skipped[name] = {**info, "reason": NOT_RUNNABLE.get(fmt, f"format {fmt!r} does not run with onnxruntime")}

@@ -10,13 +10,26 @@ _CHECKPOINT_HELP = "local checkpoint directory (config.json + model.safetensors)
 def register(sub) -> None:
     build = sub.add_parser(
         "build",
-        help="the main job: checkpoint -> ONNX, ORT-mobile and Core ML artifacts with a manifest",
-        description="Export a checkpoint to every target, validate each against PyTorch, and write the "
-        "artifact directory (Optimum / transformers.js layout) with manifest.json. Written atomically.",
+        help="the main job: checkpoint -> artifacts -> quantized variants -> benchmark report",
+        description="Export a checkpoint to every target (ONNX, ORT-mobile, Core ML) and validate each against "
+        "PyTorch; add the quantized variants that fit the accuracy budget; benchmark everything against fp32 and "
+        "the baselines. Writes the artifact directory (Optimum / transformers.js layout, manifest.json) atomically "
+        "and the report beside it (OUT-report/ by default).",
     )
     _common(build)
     build.add_argument("--targets", default="onnx,ort,coreml",
                        help="comma-separated subset of onnx,ort,coreml (default: all)")
+    build.add_argument("--precisions", default=None,
+                       help="quantized variants to make (see `edgeforge quantize --help`; default: all the targets "
+                       "allow; 'none' to skip)")
+    build.add_argument("--calibration", default=None,
+                       help="folder of images for calibration and drift (default: synthetic images for the labels)")
+    build.add_argument("--max-drift", type=float, default=0.5,
+                       help="accuracy budget in points against fp32 (mIoU or top-1 agreement; default 0.5)")
+    build.add_argument("--bench", choices=("quick", "full", "none"), default="quick",
+                       help="benchmark after building: quick (few runs), full, or none (default quick)")
+    build.add_argument("--report", default=None, help="report directory (default: OUT-report beside OUT)")
+    build.add_argument("--dataset", default=None, help="dataset for the report's drift figures (default: synthetic)")
     build.set_defaults(func=_build)
 
 
@@ -36,10 +49,15 @@ def _common(parser) -> None:
 
 
 def _build(args) -> int:
-    from edgeforge.export.build import build, parse_targets
+    from edgeforge.export.build import parse_targets
+    from edgeforge.pipeline import PipelineOptions, run_pipeline
 
-    targets = parse_targets(args.targets)  # fail on a bad name before loading anything
-    build(args.checkpoint, args.output, targets=targets, trust_pickle=args.trust_pickle, opset=args.opset,
-          fold=args.fold, optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
-          log=lambda line: print(line, file=sys.stderr))
-    return 0
+    options = PipelineOptions(
+        targets=parse_targets(args.targets),  # fail on a bad name before loading anything
+        precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift, bench=args.bench,
+        report_dir=args.report, dataset=args.dataset, trust_pickle=args.trust_pickle, opset=args.opset, fold=args.fold,
+        optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
+    )
+    result = run_pipeline(args.checkpoint, args.output, options, log=lambda line: print(line, file=sys.stderr))
+    rejected = (result.get("quantize") or {}).get("rejected") or {}
+    return 1 if rejected else 0

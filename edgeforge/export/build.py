@@ -64,9 +64,9 @@ def build(
         raise EdgeforgeError(f"--postprocess-in-graph makes label maps: {checkpoint.family.task} models have none")
     images = validation_images or default_validation_images(checkpoint)
     variants: dict[str, dict] = {}
-    with atomic_directory(out_dir) as staging, tempfile.TemporaryDirectory() as work:
-        checkpoint.model.config.save_pretrained(staging)
-        checkpoint.image_processor.save_pretrained(staging)
+    # must_contain: never replace a non-empty directory that is not an earlier artifact (say, -o ~/photos).
+    with atomic_directory(out_dir, must_contain="manifest.json") as staging, tempfile.TemporaryDirectory() as work:
+        _save_configs(checkpoint, staging)
         onnx_path = staging / "onnx" / "model.onnx"
         # Before onnxruntime's fusions: ORT-mobile converts it (NNAPI / Core ML take standard ops only).
         exported = Path(work) / "exported.onnx"
@@ -104,6 +104,18 @@ def build(
             })
     log(f"built {out_dir} in {time.perf_counter() - started:.1f} s")
     return manifest
+
+
+def _save_configs(checkpoint, root: Path) -> None:
+    """config.json and preprocessor_config.json, as transformers, Optimum and transformers.js read them."""
+    import json
+
+    checkpoint.model.config.save_pretrained(root)
+    checkpoint.image_processor.save_pretrained(root)
+    # transformers.js loads model_quantized.onnx when no dtype is given; fp32 is the one variant always here.
+    config = json.loads((root / "config.json").read_text())
+    config["transformers.js_config"] = {"dtype": "fp32"}
+    (root / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _optimize_graph(exported: Path, onnx_path: Path, checkpoint, fold: bool, optimize: bool, log) -> dict:

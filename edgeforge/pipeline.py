@@ -1,0 +1,73 @@
+"""The main job end to end: checkpoint -> artifacts -> quantized variants -> benchmark report.
+
+Each stage is its own function (``export.build.build``, ``quantize.quantize``, ``benchmarks.bench``);
+this module only chains them, in the one direction data flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeforge.errors import EdgeforgeError
+
+BENCH_MODES = ("quick", "full", "none")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    targets: tuple[str, ...] = ("onnx", "ort", "coreml")
+    precisions: str | None = None  # None: every precision the targets allow; "none": skip quantization
+    calibration: str | Path | None = None  # image folder; None: synthetic images matching the labels
+    max_drift: float = 0.5
+    bench: str = "quick"  # quick | full | none
+    report_dir: str | Path | None = None  # default: OUT/../NAME-report
+    dataset: str | Path | None = None  # for drift in the report; None: synthetic
+    trust_pickle: bool = False
+    opset: int = 17
+    fold: bool = True
+    optimize: bool = True
+    postprocess_in_graph: bool = False
+
+    def check(self) -> None:
+        if self.bench not in BENCH_MODES:
+            raise EdgeforgeError(f"unknown bench mode {self.bench!r}; choose from {', '.join(BENCH_MODES)}")
+
+
+def default_report_dir(out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}-report")
+
+
+def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptions = PipelineOptions(),
+                 log=print) -> dict:
+    """Build, quantize and benchmark ``source`` into ``out_dir``; returns {manifest, quantize, report}."""
+    from edgeforge.export.build import build, parse_targets
+
+    options.check()
+    targets = parse_targets(options.targets)
+    quantizing = options.precisions != "none"
+    if quantizing:
+        from edgeforge.quantize import parse_precisions
+
+        if options.precisions is not None:
+            parse_precisions(options.precisions)  # a bad name fails before the export, not after
+    result = {"manifest": build(source, out_dir, targets=targets, trust_pickle=options.trust_pickle,
+                                opset=options.opset, fold=options.fold, optimize=options.optimize,
+                                postprocess_in_graph=options.postprocess_in_graph, log=log)}
+    if quantizing:
+        from edgeforge.quantize import quantize
+
+        log("quantizing ...")
+        result["quantize"] = quantize(out_dir, precisions=options.precisions, calibration=options.calibration,
+                                      max_drift=options.max_drift, log=log)
+    if options.bench != "none":
+        from edgeforge.benchmarks.run import BenchOptions, bench
+
+        report_dir = Path(options.report_dir) if options.report_dir else default_report_dir(out_dir)
+        bench_options = BenchOptions.quick() if options.bench == "quick" else BenchOptions()
+        log(f"benchmarking ({options.bench}) ...")
+        result["report"] = bench(out_dir, dataset=options.dataset, report_dir=report_dir, options=bench_options,
+                                 checkpoint=str(source), log=log)
+        log(f"report: {report_dir / 'report.md'}")
+    return result
