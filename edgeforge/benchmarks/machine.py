@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
+
+from edgeforge.environment import package_versions
 
 #: The instruction-set extensions that decide which kernels onnxruntime / PyTorch can use.
 INTERESTING_FLAGS = (
@@ -63,12 +64,7 @@ def machine_info() -> dict:
 
 
 def versions() -> dict:
-    found = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    found = package_versions(PACKAGES)
     try:
         import onnxruntime
 

@@ -92,7 +92,7 @@ def _machine_section(report: dict) -> list[str]:
         f"Load average at start: {', '.join(f'{x:.2f}' for x in load) if load else DASH}"
         + (" — **the machine was busy: compare ratios within this report, not absolute times across reports.**"
            if busy else "."),
-        f"Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "onnxruntime_providers") + ".",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "onnxruntime_providers") + ".",
         "Method: per model, every variant and baseline is timed in interleaved rounds (one run of each per round, "
         "order rotated) after warm-up, so machine noise hits all alike; memory is the peak RSS of a fresh child "
         "process per variant.",

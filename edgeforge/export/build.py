@@ -11,11 +11,11 @@ import shutil
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 from edgeforge import __version__
 from edgeforge.atomic import atomic_directory
+from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
 from edgeforge.export.onnx import DEFAULT_OPSET, export_onnx
 from edgeforge.export.validate import validate_onnx
@@ -98,7 +98,7 @@ def build(
                 "source": {"checkpoint": str(source), "model_type": checkpoint.config.model_type,
                            "task": checkpoint.family.task, "architecture": checkpoint.config.architectures[0]},
                 "created_by": f"edgeforge {__version__}",
-                "tools": tool_versions(),
+                "tools": package_versions(TOOLS),
                 "machine": {"system": platform.system(), "machine": platform.machine(), "python": sys.version.split()[0]},
                 "variants": variants,
             })
@@ -179,16 +179,6 @@ def default_validation_images(checkpoint) -> list:
     first, _ = make_sample(kind, 0, seed=1234, size=256)
     second, _ = make_sample(kind, 1, seed=1234, size=256)
     return [first, second.resize((320, 240))]
-
-
-def tool_versions() -> dict:
-    versions = {"python": sys.version.split()[0]}
-    for name in TOOLS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 class _Steps:

@@ -17,11 +17,10 @@ BiasGelu). Deliberately not applied, each for a measured or stated reason:
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.environment import quiet_logger
 from edgeforge.atomic import atomic_path
 from edgeforge.errors import EdgeforgeError
 
@@ -57,7 +56,8 @@ def optimize_onnx(src: str | Path, dst: str | Path, profile_name: str) -> dict:
         if not hasattr(options, switch):
             raise EdgeforgeError(f"fusion profile {profile_name!r}: onnxruntime has no fusion option {switch!r}")
         setattr(options, switch, False)
-    with _optimizer_warnings_hidden():
+    # The optimizer warns about num_heads=0 (auto-detection is what we want) and logs every fusion.
+    with quiet_logger("onnxruntime.transformers"):
         # num_heads / hidden_size 0: read from each attention's reshape (SegFormer's differ per stage).
         optimizer = optimize_model(str(src), model_type=profile.optimizer_model_type, num_heads=0, hidden_size=0,
                                    optimization_options=options, opt_level=1, use_gpu=False)
@@ -105,13 +105,3 @@ def _load(path):
     return onnx.load(str(path), load_external_data=False)
 
 
-@contextlib.contextmanager
-def _optimizer_warnings_hidden():
-    """The optimizer warns about num_heads=0 (auto-detection is what we want) and prints fusion logs."""
-    logger = logging.getLogger("onnxruntime.transformers")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

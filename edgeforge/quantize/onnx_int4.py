@@ -8,10 +8,10 @@ optimized one (Mix-FFN as 1x1 convs, fused Attention) 86 %. The recipe stores th
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
+from edgeforge.environment import quiet_logger
 from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, weighted_nodes
 from edgeforge.quantize.recipes import Int4Recipe
 from edgeforge.quantize.weight_only import store_weights, weight_nodes
@@ -30,7 +30,8 @@ class Int4Quantizer:
     def write(self, out_path: str | Path, keep_float: frozenset[str] = frozenset()) -> Path:
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        with _quiet(logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")):
+        # It logs a line per node at INFO (its module calls logging.basicConfig(level=INFO)).
+        with quiet_logger("onnxruntime.quantization.matmul_nbits_quantizer", logging.WARNING):
             model = self._matmul_nbits(MatMulNBitsQuantizer, keep_float)
         model = store_weights(model, self.recipe.other_weight_ops, keep_float,
                               bits=self.recipe.other_weight_bits, block_size=self.recipe.block_size)
@@ -50,12 +51,3 @@ class Int4Quantizer:
         return quantizer.model.model
 
 
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger):
-    """The quantizer logs a line per node at INFO (its module calls logging.basicConfig(level=INFO))."""
-    previous = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)

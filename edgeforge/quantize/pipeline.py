@@ -14,10 +14,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 from edgeforge.atomic import atomic_directory
+from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.budget import Budget, Outcome, fit_to_budget
 from edgeforge.quantize.calibration import ImageSet, folder_images, synthetic_images
@@ -208,12 +208,7 @@ def _images(artifact: Artifact, calibration, count: int, log) -> ImageSet:
 
 
 def _quantization_info(images: ImageSet, budget: Budget, seconds: float) -> dict:
-    tools = {}
-    for name in TOOLS:
-        try:
-            tools[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    tools = package_versions(TOOLS)
     return {
         "eval_set": {"source": images.source, "num_images": len(images.images), "images": images.names,
                      "skipped_files": len(images.skipped),
