@@ -34,21 +34,28 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed: the
 _ARTIFACTS = pytest.StashKey[dict]()
 
 
+# Every ONNX precision edgeforge makes. The accuracy budget is beside the point here (both sides run the
+# same file), so it is set wide open: no variant is withheld for drift, every dtype gets checked.
+WEB_PRECISIONS = "fp16,quantized,int8,uint8,q4"
+
+
 def web_artifacts_for(request) -> dict[str, Path]:
-    """name -> artifact directory, once per session: from the trained minis when they are shipped (clear
-    label maps, no near-ties), else the random-weight minis of conftest's ``mini_artifacts``."""
+    """name -> artifact directory with every ONNX precision, once per session: from the trained minis when
+    they are shipped (clear label maps, no near-ties), else copies of conftest's random-weight ``mini_artifacts``."""
     stash = request.config.stash
     if _ARTIFACTS not in stash:
-        trained = {name: trained_checkpoint_or_none(name) for name in WEB_MODELS}
-        if all(trained.values()):
-            from edgeforge.export.build import build
+        from edgeforge.export.build import build
+        from edgeforge.quantize import quantize
 
-            root = request.getfixturevalue("tmp_path_factory").mktemp("web-artifacts")
-            for name, checkpoint in trained.items():
+        root = request.getfixturevalue("tmp_path_factory").mktemp("web-artifacts")
+        trained = {name: trained_checkpoint_or_none(name) for name in WEB_MODELS}
+        for name, checkpoint in trained.items():
+            if all(trained.values()):
                 build(checkpoint, root / name, targets=("onnx",), log=lambda *_: None)
-            stash[_ARTIFACTS] = {name: root / name for name in WEB_MODELS}
-        else:
-            stash[_ARTIFACTS] = request.getfixturevalue("mini_artifacts")
+            else:
+                shutil.copytree(request.getfixturevalue("mini_artifacts")[name], root / name)
+            quantize(root / name, precisions=WEB_PRECISIONS, max_drift=100.0, num_images=2, log=lambda *_: None)
+        stash[_ARTIFACTS] = {name: root / name for name in WEB_MODELS}
     return stash[_ARTIFACTS]
 
 
