@@ -92,3 +92,17 @@ def test_zoo_make_and_export_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "art" / "onnx" / "model.onnx").is_file()
     assert "max |logit diff| vs PyTorch" in result.stderr
+
+
+def test_build_runs_export_quantize_and_bench(mini_checkpoints, tmp_path):
+    """The main job end to end: artifacts, a quantized variant, and the report beside them."""
+    out = tmp_path / "emotions"
+    result = edgeforge("build", mini_checkpoints["facial-emotions"], "-o", out, "--targets", "onnx",
+                       "--precisions", "uint8", "--max-drift", "100", "--bench", "quick")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["variants"]) == {"fp32", "uint8"}
+    assert (out / "onnx" / "model_uint8.onnx").is_file()
+    assert json.loads((out / "config.json").read_text())["transformers.js_config"] == {"dtype": "fp32"}
+    report = json.loads((tmp_path / "emotions-report" / "report.json").read_text())
+    assert "uint8" in json.dumps(report) and (tmp_path / "emotions-report" / "report.md").is_file()

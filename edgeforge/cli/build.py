@@ -21,7 +21,8 @@ def register(sub) -> None:
                        help="comma-separated subset of onnx,ort,coreml (default: all)")
     build.add_argument("--precisions", default=None,
                        help="quantized variants to make (see `edgeforge quantize --help`; default: all the targets "
-                       "allow; 'none' to skip)")
+                       "allow, keeping those within the budget; 'none' to skip). Exit status 1 if one asked for "
+                       "here cannot meet the budget")
     build.add_argument("--calibration", default=None,
                        help="folder of images for calibration and drift (default: synthetic images for the labels)")
     build.add_argument("--max-drift", type=float, default=0.5,
@@ -59,5 +60,9 @@ def _build(args) -> int:
         optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
     )
     result = run_pipeline(args.checkpoint, args.output, options, log=lambda line: print(line, file=sys.stderr))
-    rejected = (result.get("quantize") or {}).get("rejected") or {}
-    return 1 if rejected else 0
+    rejected = sorted((result.get("quantize") or {}).get("rejected") or {})
+    if rejected:
+        print(f"edgeforge: over the accuracy budget, not written: {', '.join(rejected)} "
+              "(see rejected_variants in manifest.json)", file=sys.stderr)
+    # Precisions the user asked for must all be made; the default set makes whatever fits the budget.
+    return 1 if rejected and args.precisions else 0
