@@ -28,7 +28,7 @@ def trained_checkpoint(name: str) -> Path:
     if missing:
         raise EdgeforgeError(
             f"the trained {name} mini is not shipped in {path} (missing {', '.join(missing)}); "
-            "retrain it with scripts/train_minis.py"
+            "the trained minis are not shipped in this version"
         )
     return path
 
