@@ -86,6 +86,19 @@ def test_expressions_cover_every_emotion_in_balance():
     assert sorted(labels) == sorted(list(range(7)) * 2)
 
 
+def test_expression_part_maps_come_with_the_same_sample():
+    """The training-only part maps: same image and emotion as the dataset's sample, and the face parts an
+    emotion is read from (eyes, brows, mouth, lips) drawn in the face-parsing label set."""
+    parts_ids = {name: i for i, name in enumerate(label_names("face-parsing"))}
+    for index in range(7):
+        image, emotion, parts = synth.make_expression_sample(index, seed=3, size=SMALL)
+        same_image, same_emotion = make_sample("expressions", index, seed=3, size=SMALL)
+        assert emotion == same_emotion and np.array_equal(np.asarray(image), np.asarray(same_image))
+        assert parts.shape == (SMALL, SMALL) and parts.dtype == np.uint8
+        assert {parts_ids[n] for n in ("skin", "l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip")} <= set(
+            np.unique(parts).tolist())
+
+
 # ---- pixel-exact masks
 
 

@@ -35,7 +35,7 @@ from edgeforge.zoo.reference import label_names
 KINDS = ("faces", "people", "expressions")
 REFERENCE_FOR_KIND = {"faces": "face-parsing", "people": "clothes-parsing", "expressions": "facial-emotions"}
 #: Bump when a change makes the same (seed, index) draw a different picture.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 MIN_SIZE = 32
 
 Colour = tuple[int, int, int]
@@ -71,6 +71,22 @@ def make_sample(
     a class id for expressions. ``camera_effects=False`` skips lighting, blur and noise (the label
     and the drawn scene are the same either way), which makes the drawing itself checkable.
     """
+    image, label, _ = _draw(kind, index, seed, size, camera_effects, part_labels=kind != "expressions")
+    return image, label
+
+
+def make_expression_sample(index: int, seed: int = 0, size: int = 256) -> tuple[Image.Image, int, np.ndarray]:
+    """Sample ``index`` of the expressions dataset with ``seed`` (the same image and emotion id as
+    ``make_sample``) and its face-part label map in the 19 CelebAMask-HQ classes.
+
+    The part map is not part of the dataset (FER-style data has none); training uses it as auxiliary
+    supervision (``edgeforge.zoo.training_data``).
+    """
+    return _draw("expressions", index, seed, size, camera_effects=True, part_labels=True)
+
+
+def _draw(kind: str, index: int, seed: int, size: int, camera_effects: bool,
+          part_labels: bool) -> tuple[Image.Image, np.ndarray | int, np.ndarray | None]:
     _check_arguments(kind, seed, size)
     if index < 0:
         raise EdgeforgeError(f"sample index must be 0 or more, got {index}")
@@ -79,7 +95,7 @@ def make_sample(
     scene_rng = np.random.default_rng([seed, kind_id, index, 0])
     camera_rng = np.random.default_rng([seed, kind_id, index, 1])
 
-    canvas = Canvas(make_background(size, scene_rng), with_labels=kind != "expressions")
+    canvas = Canvas(make_background(size, scene_rng), with_labels=part_labels)
     draw_clutter(canvas, scene_rng)
     if kind == "faces":
         expression = expression_for(EMOTIONS[scene_rng.integers(len(EMOTIONS))], scene_rng)
@@ -93,7 +109,7 @@ def make_sample(
         draw_face_scene(canvas, scene_rng, expression_for(EMOTIONS[label], scene_rng), for_expressions=True)
 
     image = apply_camera_effects(canvas.image, camera_rng) if camera_effects else canvas.image
-    return image, label
+    return image, label, canvas.label_array() if part_labels else None
 
 
 def write_dataset(
@@ -232,23 +248,25 @@ class Canvas:
 
 @dataclass(frozen=True)
 class Frame:
-    """Maps local drawing units to pixels: rotate by ``angle``, scale, then move to (x, y)."""
+    """Maps local drawing units to pixels: rotate by ``angle``, scale, stretch the image x axis by
+    ``stretch``, then move to (x, y)."""
 
     x: float
     y: float
     scale: float
     angle: float = 0.0
+    stretch: float = 1.0  # > 1: a portrait picture squashed into a square input (see draw_person_scene)
 
     def to_pixels(self, xs: np.ndarray, ys: np.ndarray) -> list[float]:
         cos, sin = math.cos(self.angle), math.sin(self.angle)
-        px = self.x + self.scale * (xs * cos - ys * sin)
+        px = self.x + self.stretch * self.scale * (xs * cos - ys * sin)
         py = self.y + self.scale * (xs * sin + ys * cos)
         return np.column_stack([px, py]).ravel().tolist()
 
     def child(self, x: float, y: float, scale: float) -> Frame:
-        """A frame centred at local (x, y) whose unit is ``scale`` local units, same rotation."""
+        """A frame centred at local (x, y) whose unit is ``scale`` local units, same rotation and stretch."""
         (px, py) = self.to_pixels(np.array([x]), np.array([y]))
-        return Frame(px, py, self.scale * scale, self.angle)
+        return Frame(px, py, self.scale * scale, self.angle, self.stretch)
 
 
 class Pen:
@@ -300,6 +318,14 @@ def pick(rng: np.random.Generator, palette: Sequence[Colour], jitter: int = 10) 
 
 def random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> Colour:
     return tuple(int(v) for v in rng.integers(low, high, 3))  # type: ignore[return-value]
+
+
+def distinct_colour(rng: np.random.Generator, other: Colour, min_distance: float = 90.0) -> Colour:
+    """A random colour at least ``min_distance`` (RGB Euclidean) from ``other``."""
+    while True:
+        colour = random_colour(rng)
+        if math.dist(colour, other) >= min_distance:
+            return colour
 
 
 def random_blob(rng: np.random.Generator, cx: float, cy: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -672,14 +698,19 @@ def draw_face_occluder(pen: Pen, rng: np.random.Generator, *, for_expressions: b
 
 
 def draw_person_scene(canvas: Canvas, rng: np.random.Generator) -> None:
+    """A full figure framed as ATR frames people: a portrait picture (width 0.65-0.8 of its height) the
+    person nearly fills, as the model sees it after the image processor resizes it to the square input,
+    which stretches it sideways by 1 / aspect."""
     size = canvas.size
-    height = rng.uniform(0.7, 0.95) * size
-    cx = rng.uniform(0.35, 0.65) * size
+    height = rng.uniform(0.82, 0.97) * size
+    stretch = 1 / rng.uniform(0.65, 0.8)
+    cx = rng.uniform(0.4, 0.6) * size
     top = rng.uniform(0.1, 0.9) * (size - height)
     # Rotate about the figure's middle: the frame origin is the head top, so shift the centre.
     angle = math.radians(rng.uniform(-5, 5))
     unit = height / 8
-    frame = Frame(cx + 4 * unit * math.sin(angle), top + 4 * unit * (1 - math.cos(angle)), unit, angle)
+    frame = Frame(cx + stretch * 4 * unit * math.sin(angle), top + 4 * unit * (1 - math.cos(angle)), unit, angle,
+                  stretch)
     pen = Pen(canvas, frame)
     draw_person(pen, rng)
     if rng.random() < 0.3:
@@ -695,15 +726,17 @@ def draw_person(pen: Pen, rng: np.random.Generator) -> None:
         pen.polygon([-0.42, 0.42, 0.6, -0.6], [0.4, 0.4, bottom, bottom], PERSON["Hair"], hair)
 
     garment = rng.choice(["pants", "shorts", "skirt", "dress"], p=[0.35, 0.15, 0.25, 0.25])
+    top_label = PERSON["Dress"] if garment == "dress" else PERSON["Upper-clothes"]
+    top_colour = random_colour(rng)
     ankle_spread = rng.uniform(0.0, 0.4)
     draw_legs_and_shoes(pen, rng, skin, ankle_spread)
     if garment in ("pants", "shorts"):
         draw_pants(pen, rng, ankle_spread, long=garment == "pants")
     elif garment == "skirt":
-        draw_skirt(pen, rng, PERSON["Skirt"], top=3.9)
+        # A dress is one colour from shoulder to hem; a top and a skirt of nearly the same colour would
+        # be a dress in the picture and not in the labels, so the skirt is told apart from the top.
+        draw_skirt(pen, rng, PERSON["Skirt"], top=3.9, colour=distinct_colour(rng, top_colour))
 
-    top_label = PERSON["Dress"] if garment == "dress" else PERSON["Upper-clothes"]
-    top_colour = random_colour(rng)
     draw_arms(pen, rng, skin, top_label, top_colour)
     # ATR has no neck class; the neck is labelled Face.
     pen.polygon([-0.17, 0.17, 0.19, -0.19], [0.95, 0.95, 1.7, 1.7], PERSON["Face"], shade(skin, 0.88))
@@ -807,11 +840,23 @@ def draw_bag(pen: Pen, rng: np.random.Generator) -> None:
 
 
 def draw_person_occluder(pen: Pen, rng: np.random.Generator) -> None:
-    """An object in front of the figure (background) or a bag held in front of it (Bag)."""
-    label = PERSON["Bag"] if rng.random() < 0.3 else PERSON["Background"]
+    """An object in front of the figure: a bag held at hand height (Bag) or anything else (Background).
+
+    The held bag always has a handle and a clasp, so which label a pixel gets follows from what is
+    drawn; an unmarked blob that is Bag one time in three would only teach the model to guess.
+    """
+    if rng.random() < 0.3:
+        colour, label = random_colour(rng), PERSON["Bag"]
+        cx, top = rng.uniform(-1.4, 1.4), rng.uniform(4.2, 5.2)
+        w, h = rng.uniform(0.35, 0.6), rng.uniform(0.5, 0.8)
+        pen.line([cx - 0.7 * w, cx - 0.5 * w, cx + 0.5 * w, cx + 0.7 * w], [top, top - 0.5, top - 0.5, top],
+                 0.09, label, shade(colour, 0.7))
+        pen.polygon([cx - w, cx + w, cx + 1.1 * w, cx - 1.1 * w], [top, top, top + h, top + h], label, colour)
+        pen.ellipse(cx, top + 0.12, 0.08, 0.06, label, pick(rng, JEWEL_COLOURS))
+        return
     cx, cy = rng.uniform(-1.5, 1.5), rng.uniform(2.0, 8.0)
     if rng.random() < 0.5:
-        pen.polygon(*random_blob(rng, cx, cy, rng.uniform(0.5, 1.2)), label, random_colour(rng))
+        pen.polygon(*random_blob(rng, cx, cy, rng.uniform(0.5, 1.2)), PERSON["Background"], random_colour(rng))
     else:
         w = rng.uniform(0.3, 1.5)
-        pen.polygon([cx - w, cx + w, cx + w, cx - w], [cy, cy, 9.0, 9.0], label, random_colour(rng))
+        pen.polygon([cx - w, cx + w, cx + w, cx - w], [cy, cy, 9.0, 9.0], PERSON["Background"], random_colour(rng))
