@@ -12,7 +12,7 @@ setup:
 
 # The main job end to end on the embedded default: a mini face-parsing checkpoint and sample faces.
 demo: setup
-	$(PYTHON) -m edgeforge zoo make face-parsing --mini -o $(DEMO)/checkpoint
+	$(PYTHON) -m edgeforge zoo make face-parsing --mini --trained -o $(DEMO)/checkpoint
 	$(PYTHON) -m edgeforge data synth faces -n 3 --seed 7 -o $(DEMO)/images
 	$(PYTHON) -m edgeforge build $(DEMO)/checkpoint -o $(DEMO)/artifacts
 	$(PYTHON) -m edgeforge run $(DEMO)/artifacts $(DEMO)/images/images/*.jpg -o $(DEMO)/predictions

@@ -75,8 +75,10 @@ VIT = Family(
         "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size",
         "image_size", "qkv_bias", "layer_norm_eps",
     ),
-    mini_architecture={"hidden_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 384},
-    mini_image_size=224,
+    # 64x64 input in 8x8 patches (an 8x8 token grid; FER-style expression crops are 48x48), ~1/8 width, 4 layers.
+    mini_architecture={"hidden_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 384,
+                       "patch_size": 8},
+    mini_image_size=64,
     # Position embeddings are learned for one grid: only the batch is dynamic.
     input_axes={0: "batch_size"},
     output_axes={0: "batch_size"},

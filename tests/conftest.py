@@ -37,6 +37,19 @@ def mini_artifacts(tmp_path_factory, mini_checkpoints):
 
 
 @pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory):
+    """reference name -> ONNX artifact directory built from the shipped trained mini (real accuracy, so
+    drift means what it says). Tests that add variants copy it first."""
+    from edgeforge.export.build import build
+    from edgeforge.zoo.shipped import trained_checkpoint
+
+    root = tmp_path_factory.mktemp("trained-artifacts")
+    for name in REFERENCES:
+        build(trained_checkpoint(name), root / name, targets=("onnx",), log=lambda *_: None)
+    return {name: root / name for name in REFERENCES}
+
+
+@pytest.fixture(scope="session")
 def photos():
     """Real public-domain photos shipped by scikit-image: a portrait and a cat (parity, not accuracy)."""
     from skimage import data
