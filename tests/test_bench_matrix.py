@@ -40,8 +40,8 @@ def test_full_size_rows_skip_drift_and_quick_mode_is_small(matrix):
     assert matrix.options_for("full", matrix.parse_args(["--quick", "--runs", "2"])).runs == 2
 
 
-def test_minis_fall_back_to_random_weights_and_say_so(matrix, tmp_path, monkeypatch):
-    monkeypatch.setattr(matrix, "trained_mini", lambda name: None)
-    checkpoint, label = matrix.prepare_checkpoint("minis", "facial-emotions", tmp_path, log=lambda *_: None)
-    assert label == "facial-emotions-mini (random weights)"
-    assert (checkpoint / "config.json").is_file()
+def test_rows_use_random_full_size_weights_and_the_trained_minis(matrix, tmp_path):
+    from edgeforge.zoo.shipped import trained_checkpoint
+
+    checkpoint, label = matrix.prepare_checkpoint("minis", "facial-emotions", tmp_path)
+    assert checkpoint == trained_checkpoint("facial-emotions") and label == "facial-emotions-mini (trained)"

@@ -44,7 +44,8 @@ def test_onnx_graph_checks_and_has_dynamic_axes(name, mini_artifacts, mini_check
         assert dims[2:] == ["height", "width"]
         x = np.random.default_rng(0).standard_normal((2, 3, 160, 224)).astype(np.float32)  # another size, batch 2
     else:
-        x = np.random.default_rng(0).standard_normal((3, 3, 224, 224)).astype(np.float32)
+        side = checkpoint.config.image_size  # ViT: position embeddings fix the input size
+        x = np.random.default_rng(0).standard_normal((3, 3, side, side)).astype(np.float32)
     with torch.no_grad():
         expected = checkpoint.model(pixel_values=torch.from_numpy(x)).logits.numpy()
     got = session.run(None, {"pixel_values": x})[0]

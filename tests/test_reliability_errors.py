@@ -38,19 +38,19 @@ def edited_copy(source, target, edit_config=None, keep_manifest_consistent=True)
 # --- low-level forward() with a batch the graph cannot take ----------------------------------------------
 
 @pytest.mark.parametrize("shape, dtype", [
-    ((1, 3, 100, 100), np.float32),   # wrong size for a fixed 224x224 ViT
-    ((3, 224, 224), np.float32),      # missing batch axis
-    ((1, 1, 224, 224), np.float32),   # grey, not RGB
-    ((0, 3, 224, 224), np.float32),   # empty batch
-    ((1, 3, 224, 224), np.uint8),     # raw pixels, not normalised floats
+    ((1, 3, 100, 100), np.float32),   # wrong size for a fixed 64x64 ViT (the mini)
+    ((3, 64, 64), np.float32),        # missing batch axis
+    ((1, 1, 64, 64), np.float32),     # grey, not RGB
+    ((0, 3, 64, 64), np.float32),     # empty batch
+    ((1, 3, 64, 64), np.uint8),       # raw pixels, not normalised floats
 ])
 def test_fixed_shape_model_rejects_other_inputs_clearly(shape, dtype, mini_artifacts):
     model = load(mini_artifacts["facial-emotions"])
-    assert model.input.shape[1:] == [3, 224, 224]
+    assert model.input.shape[1:] == [3, 64, 64]
     with pytest.raises(EdgeforgeError) as caught:
         model.forward(np.zeros(shape, dtype=dtype))
     message = str(caught.value)
-    assert "(N, 3, 224, 224)" in message and str(shape) in message and "\n" not in message
+    assert "(N, 3, 64, 64)" in message and str(shape) in message and "\n" not in message
 
 
 def test_float64_input_is_cast_not_refused(mini_artifacts, photos):

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeforge.errors import EdgeforgeError
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 NODE = shutil.which("node")
@@ -40,35 +39,19 @@ WEB_PRECISIONS = "fp16,quantized,int8,uint8,q4"
 
 
 def web_artifacts_for(request) -> dict[str, Path]:
-    """name -> artifact directory with every ONNX precision, once per session: from the trained minis when
-    they are shipped (clear label maps, no near-ties), else copies of conftest's random-weight ``mini_artifacts``."""
+    """name -> artifact directory with every ONNX precision, once per session, from the shipped trained minis
+    (clear label maps, no near-ties between classes)."""
     stash = request.config.stash
     if _ARTIFACTS not in stash:
-        from edgeforge.export.build import build
         from edgeforge.quantize import quantize
 
         root = request.getfixturevalue("tmp_path_factory").mktemp("web-artifacts")
-        trained = {name: trained_checkpoint_or_none(name) for name in WEB_MODELS}
-        for name, checkpoint in trained.items():
-            if all(trained.values()):
-                build(checkpoint, root / name, targets=("onnx",), log=lambda *_: None)
-            else:
-                shutil.copytree(request.getfixturevalue("mini_artifacts")[name], root / name)
+        trained = request.getfixturevalue("trained_artifacts")
+        for name in WEB_MODELS:
+            shutil.copytree(trained[name], root / name)
             quantize(root / name, precisions=WEB_PRECISIONS, max_drift=100.0, num_images=2, log=lambda *_: None)
         stash[_ARTIFACTS] = {name: root / name for name in WEB_MODELS}
     return stash[_ARTIFACTS]
-
-
-def trained_checkpoint_or_none(name: str) -> Path | None:
-    """The shipped trained mini of ``name``, or None while it is not shipped."""
-    try:
-        from edgeforge.zoo.shipped import trained_checkpoint
-    except ImportError:
-        return None
-    try:
-        return Path(trained_checkpoint(name))
-    except EdgeforgeError:  # not shipped (yet): the message says which files are missing
-        return None
 
 
 def require_web_install() -> None:
