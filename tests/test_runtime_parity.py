@@ -78,3 +78,14 @@ def test_sixteen_bit_grey_keeps_its_range():
     sixteen = Image.fromarray(grey * 257)  # the same ramp over the full 16-bit range
     rgb = np.asarray(load_image(sixteen))
     assert np.abs(rgb[..., 0].astype(int) - grey).max() <= 1
+
+
+def test_a_large_batch_can_hand_its_memory_back_with_the_same_result(mini_artifacts):
+    model = load(mini_artifacts["face-parsing"])
+    batch = np.random.default_rng(0).standard_normal((6, 3, 256, 256)).astype(np.float32)
+    kept = model.forward(batch)
+    released = model.forward(batch, release_memory=True)
+    assert np.array_equal(kept, released)
+    assert np.allclose(model.forward(batch[:1]), kept[:1], atol=1e-5)  # the session still runs afterwards
+    sleeping = load(mini_artifacts["face-parsing"], spinning=False)  # idle threads sleep between runs
+    assert np.array_equal(sleeping.forward(batch), kept)

@@ -165,6 +165,9 @@ def _dataset_line(model: dict) -> str:
     data = model.get("dataset")
     if not data:
         return "No dataset (drift not measured)."
+    if not model.get("settings", {}).get("accuracy", True):
+        return ("Drift not measured in this run; a drift marked (manifest) is the figure `edgeforge quantize` "
+                "recorded when it made the variant.")
     what = (f"synthetic `{data['generator']}`" if data["synthetic"] else f"`{data['path']}` ({data['format']})")
     text = f"Drift measured on {data['samples']} image(s) of {what}, " + (
         "with ground-truth labels." if data["labelled"] else "without ground truth.")
@@ -192,9 +195,10 @@ def _details_table(model: dict, full: str, report: dict) -> list[str]:
             ]))
     lines.append("")
     if peak:
-        lines.append(f"GFLOP/s = model FLOPs per image / p50; % of peak against this run's fp32 MatMul peak "
-                     f"({peak:.1f} GFLOP/s). Quantized variants do the same arithmetic in int8, so they can exceed "
-                     "the fp32 peak share.")
+        lines.append(f"GFLOP/s = the stock architecture's FLOPs per image / p50 (an effective rate: edgeforge's folded "
+                     f"SegFormer head does fewer FLOPs, so its variants can pass 100 %); % of peak against this run's "
+                     f"fp32 MatMul peak ({peak:.1f} GFLOP/s). Quantized variants do the same arithmetic in int8, so "
+                     "they can exceed the fp32 peak share too.")
         lines.append("")
     return lines
 

@@ -10,6 +10,7 @@ start, so they never compete with it.
 from __future__ import annotations
 
 import datetime
+import gc
 import re
 import sys
 import tempfile
@@ -134,7 +135,7 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         "name": model_name, "artifact": str(root), "task": reference.task, "source": source,
         "classes": len(label_names), "input_size": [height, width], "threads": threads,
         "settings": {"runs": options.runs, "warmup": options.warmup, "thread_counts": threads,
-                     "throughput_batch": options.throughput_batch},
+                     "throughput_batch": options.throughput_batch, "accuracy": options.accuracy},
         "variants": {}, "baselines": {}, "skipped": {}, "notes": [],
     }
     variants, skipped = list_variants(reference)
@@ -168,6 +169,8 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
             batch_runners = [r for r in runners if r.threads == count]
             with _step(log, f"latency, batch 1, {count} thread(s), {options.runs} interleaved runs"):
                 _latency(entry, batch_runners, pixel_values, options, count)
+        runners = [r for r in runners if r.threads == full]  # the others' sessions are done: free their memory
+        gc.collect()
         with _step(log, f"throughput, batch {options.throughput_batch}, {full} thread(s)"):
             _throughput(entry, [r for r in runners if r.threads == full], pixel_values, options, full)
         with _step(log, "pre- and post-processing"):
@@ -385,7 +388,7 @@ def _throughput(entry: dict, runners: list[Runner], pixel_values: np.ndarray, op
     if not dynamic:
         return
     runs = options.throughput_runs or max(3, options.runs // 4)
-    items = [Timed(r.name, (lambda f=r.forward: f(batch)), r.prepare) for r in dynamic]
+    items = [Timed(r.name, (lambda f=r.forward_releasing or r.forward: f(batch)), r.prepare) for r in dynamic]
     samples = round_robin(items, runs, min(options.warmup, 1), _bar(options, f"throughput b{len(batch)}", runs))
     for runner in dynamic:
         summary = summarize(samples[runner.name])

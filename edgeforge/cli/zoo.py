@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.zoo.reference import REFERENCE_NAMES
@@ -73,10 +72,7 @@ def _make(args) -> int:
 
 
 def _train(args) -> int:
-    # Must precede torch's import: on a shared CPU, spinning OpenMP workers burn the time slices their
-    # sibling thread needs (measured: training ran ~3x slower under load than with passive waiting).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from edgeforge.zoo.train import train_mini
+    from edgeforge.zoo.train import train_mini  # OMP_WAIT_POLICY is set by the CLI's main
 
     train_mini(args.name, args.output, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                learning_rate=args.learning_rate, pool_size=args.pool_size, heldout_size=args.heldout_size,

@@ -31,13 +31,16 @@ class Model:
         threads: int | None = None,
         verify: bool = True,
         model_file: str | os.PathLike | None = None,
+        spinning: bool = True,
     ):
         """``verify`` checks the configs, the variant file and its external data against manifest.json
         (IntegrityError on any difference; an artifact without a manifest needs verify=False).
         ``model_file`` runs another ONNX file with this artifact's configs (a candidate being evaluated
         by the build side); nothing is then checked against the manifest. Whatever ``verify`` says, no
         file outside the artifact directory (``..``, absolute paths, symlinks) is ever read.
-        ``strict_providers``: raise ProviderUnavailable instead of falling back to CPU."""
+        ``strict_providers``: raise ProviderUnavailable instead of falling back to CPU.
+        ``spinning=False``: idle worker threads sleep instead of spinning between runs (onnxruntime's
+        default keeps them spinning, which costs other sessions or processes on the same cores)."""
         verify = verify and model_file is None
         self.artifact = Artifact.open(path, verify=verify)
         self.variant = variant
@@ -53,7 +56,7 @@ class Model:
                 raise EdgeforgeError(f"{rel} is a Core ML package: it runs with Core ML on Apple devices, not here")
             self.model_path = self.artifact.variant_path(variant, verify=verify)
         self.session = _session(self.model_path, choose_providers(providers, strict_providers), strict_providers,
-                                threads)
+                                threads, spinning)
         self.input = self.session.get_inputs()[0]
         self.output_name = self.session.get_outputs()[0].name
         self._input_dtype = _NUMPY_TYPES.get(self.input.type)
@@ -61,6 +64,11 @@ class Model:
         # Read-only during runs, so every thread shares it.
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = 4
+        # The CPU arena keeps the largest batch's buffers for the session's lifetime; a one-off large batch
+        # can hand them back (onnxruntime's arena shrinkage) instead of holding them.
+        self._releasing_run_options = ort.RunOptions()
+        self._releasing_run_options.log_severity_level = 4
+        self._releasing_run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._check_io()
 
     @property
@@ -72,13 +80,19 @@ class Model:
         pil_images = [load_image(image) for image in images]
         return self.preprocessor(pil_images), pil_images
 
-    def forward(self, pixel_values: np.ndarray) -> np.ndarray:
-        """Run the session on a preprocessed batch; one image at a time if the batch axis is fixed."""
+    def forward(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        """Run the session on a preprocessed batch; one image at a time if the batch axis is fixed.
+
+        ``release_memory``: return the run's CPU working memory to the system afterwards rather than keep it
+        for the next run (for a rare large batch; costs the allocations again next time).
+        """
         pixel_values = self._checked_input(pixel_values)
         if self._fixed_batch and pixel_values.shape[0] != self._fixed_batch:
-            return np.concatenate([self.forward(pixel_values[i : i + 1]) for i in range(pixel_values.shape[0])])
+            return np.concatenate([self.forward(pixel_values[i : i + 1], release_memory)
+                                   for i in range(pixel_values.shape[0])])
+        run_options = self._releasing_run_options if release_memory else self._run_options
         try:
-            return self.session.run([self.output_name], {self.input.name: pixel_values}, self._run_options)[0]
+            return self.session.run([self.output_name], {self.input.name: pixel_values}, run_options)[0]
         except Exception as exc:  # onnxruntime's own exception classes: a failed run, not a crash
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
@@ -177,10 +191,13 @@ def load(path: str | os.PathLike, variant: str = "fp32", **options) -> Model:
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
-def _session(model_path: Path, providers: list[str], strict: bool, threads: int | None) -> ort.InferenceSession:
+def _session(model_path: Path, providers: list[str], strict: bool, threads: int | None,
+             spinning: bool = True) -> ort.InferenceSession:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
