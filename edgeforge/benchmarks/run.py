@@ -172,14 +172,14 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         runners = [r for r in runners if r.threads == full]  # the others' sessions are done: free their memory
         gc.collect()
         with _step(log, f"throughput, batch {options.throughput_batch}, {full} thread(s)"):
-            _throughput(entry, [r for r in runners if r.threads == full], pixel_values, options, full)
+            _throughput(entry, runners, pixel_values, options, full)
         with _step(log, "pre- and post-processing"):
             entry["stages"] = time_stages(reference, first_image, max(options.runs, 5))
         _speedups(entry, threads)
         _efficiency(entry, root, height, width, log)
         if options.accuracy:
             with _step(log, f"drift over {data.count} image(s)"):
-                _drift(entry, reference, data, [r for r in runners if r.threads == full], options)
+                _drift(entry, reference, data, runners, options)
             assets.update(_side_by_side(entry, reference, data))
         else:
             entry["notes"].append("drift not measured (accuracy disabled)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from edgeforge.errors import EdgeforgeError
 from edgeforge.zoo.reference import REFERENCE_NAMES
 
@@ -76,6 +75,5 @@ def _train(args) -> int:
 
     train_mini(args.name, args.output, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                learning_rate=args.learning_rate, pool_size=args.pool_size, heldout_size=args.heldout_size,
-               threads=args.threads,
-               progress=not args.no_progress)
+               threads=args.threads, progress=not args.no_progress)
     return 0

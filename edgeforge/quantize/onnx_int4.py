@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgeforge.environment import quiet_logger
 from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, weighted_nodes
-from edgeforge.quantize.onnx_int8 import DynamicInt8Quantizer
+from edgeforge.quantize.onnx_int8 import dynamic_on_top
 from edgeforge.quantize.recipes import Int4Recipe
 from edgeforge.quantize.weight_only import store_weights, weight_nodes
 
@@ -40,12 +40,7 @@ class Int4Quantizer:
                               bits=self.recipe.other_weight_bits, block_size=self.recipe.block_size)
         if not self.int8_nodes:
             return save_model(model, out_path)
-        out_path = Path(out_path)
-        halfway = save_model(model, out_path.with_name(out_path.stem + ".4bit-part.onnx"))
-        try:
-            return DynamicInt8Quantizer.quantize(halfway, out_path, self.recipe.dynamic_part(), keep_float)
-        finally:
-            halfway.unlink(missing_ok=True)
+        return dynamic_on_top(lambda path: save_model(model, path), out_path, self.recipe.dynamic_part(), keep_float)
 
     def _matmul_nbits(self, quantizer_class, keep_float: frozenset[str]):
         quantizer = quantizer_class(

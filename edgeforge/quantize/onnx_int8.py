@@ -10,6 +10,7 @@ whose com.microsoft ops carry no type information for onnx's shape inference.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -149,11 +150,18 @@ class HybridInt8Quantizer:
         self.candidates = self.static.candidates + [n for n in dynamic if n not in self.static.candidates]
 
     def write(self, out_path: str | Path, keep_float: frozenset[str] = frozenset()) -> Path:
-        out_path = Path(out_path)
-        halfway = out_path.with_name(out_path.stem + ".static-part.onnx")
-        self.static.write(halfway, keep_float)
-        try:
-            DynamicInt8Quantizer.quantize(halfway, out_path, self.dynamic_recipe, keep_float)
-        finally:
-            halfway.unlink(missing_ok=True)
-        return out_path
+        return dynamic_on_top(lambda path: self.static.write(path, keep_float), out_path, self.dynamic_recipe,
+                              keep_float)
+
+
+def dynamic_on_top(write_first: Callable[[Path], Path], out_path: str | Path, recipe: DynamicInt8Recipe,
+                   keep_float: frozenset[str]) -> Path:
+    """Two-stage recipes: ``write_first(path)`` writes the first stage, dynamic int8 quantization of
+    ``recipe.op_types`` on top of it goes to ``out_path``; the intermediate file is removed."""
+    out_path = Path(out_path)
+    halfway = out_path.with_name(out_path.stem + ".first-stage.onnx")
+    write_first(halfway)
+    try:
+        return DynamicInt8Quantizer.quantize(halfway, out_path, recipe, keep_float)
+    finally:
+        halfway.unlink(missing_ok=True)

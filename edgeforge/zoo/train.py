@@ -18,12 +18,13 @@ import numpy as np
 
 from edgeforge.atomic import atomic_directory
 from edgeforge.data.synth import GENERATOR_VERSION
+from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.preprocess import Preprocessor
 from edgeforge.zoo.heldout import KIND_FOR_REFERENCE, evaluate, headline_metric, is_segmentation
 from edgeforge.zoo.model_card import write_model_card
 from edgeforge.zoo.reference import REFERENCE_NAMES
-from edgeforge.zoo.training_data import draw_samples, mirror_table  # noqa: F401  (public helpers)
+from edgeforge.zoo.training_data import draw_samples, mirror_table
 from edgeforge.zoo.initialisation import initialise
 from edgeforge.zoo.training_loop import Phase, fit, torch_logits
 
@@ -177,7 +178,7 @@ def _train(name: str, out_dir: Path, settings: TrainSettings, progress: bool, lo
         "seconds": {"data": data_seconds, "train": train_seconds, "evaluate": eval_seconds,
                     "total": time.perf_counter() - started},
         "torch_threads": torch.get_num_threads(),
-        "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
+        "versions": package_versions(("torch", "transformers")),
         "metric": headline_metric(name),
         "scores": scores,
         "command": reproduce_command(name, settings),
@@ -204,9 +205,3 @@ def reproduce_command(name: str, settings: TrainSettings) -> str:
         return f"edgeforge zoo train {name} -o {name}-mini {options}"
     arguments = ", ".join(f"{key}={value!r}" for key, value in changed.items())
     return f"python -c \"from edgeforge.zoo.train import train_mini; train_mini({name!r}, '{name}-mini', {arguments})\""
-
-
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    return metadata.version(package)

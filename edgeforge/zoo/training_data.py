@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from edgeforge.data.synth import make_expression_sample, make_sample
 from edgeforge.runtime.preprocess import Preprocessor
@@ -43,7 +44,8 @@ def draw_samples(name: str, seed: int, n: int, size: int, workers: int = 1, prog
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if parallel else None
     try:
         results = executor.map(_draw, jobs, chunksize=16) if executor else map(_draw, jobs)
-        return list(progress_bar(results, n, progress, f"{desc} ({kind}, seed {seed})", "img"))
+        return list(tqdm(results, total=n, desc=f"{desc} ({kind}, seed {seed})", unit="img", disable=not progress,
+                         dynamic_ncols=True))
     finally:
         if executor:
             executor.shutdown()
@@ -130,11 +132,3 @@ def _resize_label(label: np.ndarray, size: int) -> np.ndarray:
     if label.shape == (size, size):
         return label
     return np.asarray(Image.fromarray(label).resize((size, size), Image.Resampling.NEAREST))
-
-
-def progress_bar(items, total: int, enabled: bool, desc: str, unit: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, total=total, desc=desc, unit=unit, dynamic_ncols=True)
