@@ -3,19 +3,24 @@
     python benchmarks/run_matrix.py                 # everything (full-size models take a long while)
     python benchmarks/run_matrix.py --quick --only minis    # smoke test: minutes, not hours
 
-Rows of the matrix:
-  full size   the three reference architectures (``make_checkpoint(name)``: exact architecture, random
-              weights) -> ``build`` -> every ONNX precision -> latency, size, memory next to PyTorch /
-              Optimum. No drift: random weights make it meaningless.
+Rows of the matrix (minis first: the full-size rows reuse their mixed-precision choices):
   minis       the trained minis shipped in ``edgeforge/zoo/trained/<name>-mini/`` -> build -> every ONNX
               precision within the default drift budget -> everything, drift included, on a labelled
               synthetic set matching each model's labels.
+  full size   the three reference architectures (``make_checkpoint(name)``: exact architecture, random
+              weights) -> ``build`` -> every ONNX precision -> latency, size, memory next to PyTorch /
+              Optimum. No drift: random weights make it meaningless, so no budget search either; instead
+              each precision keeps in float the nodes the trained mini needed to meet the budget (a
+              mini's ``block.S.0`` stands for every block of stage S), so the speed is that of a variant
+              shaped like one that met the budget, not of an all-int8 graph.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,8 +33,11 @@ from edgeforge.errors import EdgeforgeError  # noqa: E402
 
 NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
 FULL, MINIS = "full", "minis"
-FULL_SIZE_NOTE = ("accuracy budget not applied at full size (random weights: drift there is meaningless); "
-                  "drift is measured on the trained minis")
+FULL_SIZE_NOTE = ("accuracy budget not searched at full size (random weights: drift there is meaningless); "
+                  "each precision keeps in float the nodes the trained mini needed for the budget, mapped to "
+                  "every block of their stage; drift is measured on the trained minis")
+NO_TRANSFER_NOTE = ("no trained-mini artifact to take mixed-precision choices from: full-size variants are "
+                    "quantized everywhere their recipe allows (faster than a variant held to a budget)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,7 +81,7 @@ def matrix_rows(args: argparse.Namespace) -> list[tuple[str, str]]:
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         raise EdgeforgeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
-    rows = [FULL, MINIS] if args.only == "all" else [args.only]
+    rows = [MINIS, FULL] if args.only == "all" else [args.only]
     return [(row, name) for row in rows for name in names]
 
 
@@ -83,36 +91,70 @@ def prepare_checkpoint(row: str, name: str, work: Path) -> tuple[Path, str]:
     from edgeforge.zoo.shipped import trained_checkpoint
 
     if row == FULL:
-        return make_checkpoint(name, work / "checkpoints" / name, mini=False, seed=0), f"{name} (full size, random weights)"
-    return trained_checkpoint(name), f"{name}-mini (trained)"
+        return make_checkpoint(name, work / "checkpoints" / name, mini=False, seed=0), row_label(row, name)
+    return trained_checkpoint(name), row_label(row, name)
 
 
-def quantize_artifact(row: str, artifact: Path, log) -> str | None:
-    """Every ONNX precision. Full size: random weights make drift meaningless (near-tie logits), so the
-    accuracy budget is opened and the row measures speed, size and memory only; the minis' rows hold
-    each precision to the default budget on trained weights."""
+def row_label(row: str, name: str) -> str:
+    return f"{name} (full size, random weights)" if row == FULL else f"{name}-mini (trained)"
+
+
+def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log) -> str | None:
+    """Every ONNX precision. Minis: each held to the default budget on trained weights. Full size: random
+    weights make drift meaningless (near-tie logits), so the budget is opened and each precision keeps in
+    float what the trained mini of the family needed (``transferred_float_nodes``)."""
     from edgeforge.quantize.pipeline import quantize
     from edgeforge.quantize.recipes import ONNX_PRECISIONS
 
     started = time.perf_counter()
-    budget = {"max_drift": 100.0} if row == FULL else {}
-    report = quantize(artifact, precisions=ONNX_PRECISIONS, log=lambda line: log("  " + line), **budget)
-    log(f"  quantized in {time.perf_counter() - started:.1f} s")
-    notes = [f"{name} rejected: drift {entry['drift']['drift_points']:.2f} points, over the budget"
-             for name, entry in report["rejected"].items()]
+    options, notes = {}, []
     if row == FULL:
-        notes.append(FULL_SIZE_NOTE)
+        mini_manifest = mini_artifact / "manifest.json"
+        if mini_manifest.is_file():
+            options = {"max_drift": 100.0,
+                       "keep_float": transferred_float_nodes(json.loads(mini_manifest.read_text()),
+                                                             artifact / "onnx" / "model.onnx")}
+            notes.append(FULL_SIZE_NOTE)
+        else:
+            options = {"max_drift": 100.0}
+            notes.append(NO_TRANSFER_NOTE)
+    report = quantize(artifact, precisions=ONNX_PRECISIONS, log=lambda line: log("  " + line), **options)
+    log(f"  quantized in {time.perf_counter() - started:.1f} s")
+    notes[:0] = [f"{name} rejected: drift {entry['drift']['drift_points']:.2f} points, over the budget"
+                 for name, entry in report["rejected"].items()]
     return "; ".join(notes) or None
 
 
-def build_artifact(row: str, checkpoint: Path, artifact: Path, targets: str, reuse: bool, log) -> list[str]:
+def transferred_float_nodes(mini_manifest: dict, full_graph: Path) -> dict[str, list[str]]:
+    """precision -> nodes of the full-size graph to keep float: the trained mini's choices, by name; a
+    mini has one block per stage, so its ``block.S.0`` node stands for that node in every block of stage S."""
+    import onnx
+
+    names = [node.name for node in onnx.load(str(full_graph), load_external_data=False).graph.node]
+    chosen = {}
+    for precision, entry in mini_manifest.get("variants", {}).items():
+        patterns = [_block_pattern(node) for node in entry.get("nodes_kept_float", [])]
+        if patterns:
+            chosen[precision] = sorted(name for name in names if any(p.fullmatch(name) for p in patterns))
+    return chosen
+
+
+def _block_pattern(node: str) -> "re.Pattern":
+    match = re.fullmatch(r"(.*/block\.\d+\.)0(/.*)", node)
+    if match is None:
+        return re.compile(re.escape(node))
+    return re.compile(re.escape(match.group(1)) + r"\d+" + re.escape(match.group(2)))
+
+
+def build_artifact(row: str, checkpoint: Path, artifact: Path, mini_artifact: Path, targets: str, reuse: bool,
+                   log) -> list[str]:
     from edgeforge.export.build import build, parse_targets
 
     if reuse and (artifact / "manifest.json").is_file():
         log(f"  reusing {artifact}")
         return [FULL_SIZE_NOTE] if row == FULL else []
     build(checkpoint, artifact, targets=parse_targets(targets), log=lambda line: log("  " + line))
-    note = quantize_artifact(row, artifact, log)
+    note = quantize_artifact(row, artifact, mini_artifact, log)
     return [note] if note else []
 
 
@@ -133,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"== {row}: {name}")
         checkpoint, label = prepare_checkpoint(row, name, work)
         artifact = work / "artifacts" / slug(label)
-        notes = build_artifact(row, checkpoint, artifact, args.targets, args.reuse, log)
+        mini_artifact = work / "artifacts" / slug(row_label(MINIS, name))
+        notes = build_artifact(row, checkpoint, artifact, mini_artifact, args.targets, args.reuse, log)
         options = options_for(row, args)
         entry, extra = bench_model(artifact, None, options, name=label, checkpoint=str(checkpoint), log=log)
         entry["notes"] = notes + entry["notes"]

@@ -82,7 +82,7 @@ VIT = Family(
     # Position embeddings are learned for one grid: only the batch is dynamic.
     input_axes={0: "batch_size"},
     output_axes={0: "batch_size"},
-    torch_rewrites=("vit-fusable-attention",),
+    torch_rewrites=("vit-fusable-attention", "vit-class-token-last-layer"),
     fusion_profile="vit",
 )
 

@@ -21,9 +21,9 @@ def matrix():
     return module
 
 
-def test_rows_cover_every_model_at_full_size_then_as_minis(matrix):
+def test_rows_cover_every_model_as_minis_then_at_full_size(matrix):
     rows = matrix.matrix_rows(matrix.parse_args([]))
-    assert rows == [("full", n) for n in matrix.NAMES] + [("minis", n) for n in matrix.NAMES]
+    assert rows == [("minis", n) for n in matrix.NAMES] + [("full", n) for n in matrix.NAMES]
     assert matrix.matrix_rows(matrix.parse_args(["--only", "minis", "--models", "facial-emotions"])) == [
         ("minis", "facial-emotions")]
     with pytest.raises(EdgeforgeError, match="unknown model"):
@@ -45,3 +45,29 @@ def test_rows_use_random_full_size_weights_and_the_trained_minis(matrix, tmp_pat
 
     checkpoint, label = matrix.prepare_checkpoint("minis", "facial-emotions", tmp_path)
     assert checkpoint == trained_checkpoint("facial-emotions") and label == "facial-emotions-mini (trained)"
+
+
+def test_full_size_variants_keep_float_what_the_trained_mini_needed(matrix, tmp_path):
+    """A mini's block.S.0 node stands for that node in every block of stage S; other names map as they are."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = ["/m/encoder/patch_embeddings.0/proj/Conv", "/m/encoder/block.0.0/mlp/dense1/Conv",
+             "/m/encoder/block.0.1/mlp/dense1/Conv", "/m/encoder/block.0.2/mlp/dense1/Conv",
+             "/m/encoder/block.0.1/mlp/dense2/Conv", "/m/encoder/block.1.0/mlp/dense1/Conv",
+             "/m/encoder/block.1.10/mlp/dense1/Conv", "/m/decode_head/classifier/Conv"]
+    nodes = [helper.make_node("Identity", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name=name)
+             for i, name in enumerate(names)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info(f"t{len(names) - 1}", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), tmp_path / "full.onnx")
+    mini = {"variants": {
+        "quantized": {"nodes_kept_float": ["/m/encoder/block.0.0/mlp/dense1/Conv", "/m/decode_head/classifier/Conv"]},
+        "uint8": {"nodes_kept_float": []},
+        "q4": {"nodes_kept_float": ["/m/encoder/block.1.0/mlp/dense1/Conv"]},
+    }}
+    assert matrix.transferred_float_nodes(mini, tmp_path / "full.onnx") == {
+        "quantized": ["/m/decode_head/classifier/Conv", "/m/encoder/block.0.0/mlp/dense1/Conv",
+                      "/m/encoder/block.0.1/mlp/dense1/Conv", "/m/encoder/block.0.2/mlp/dense1/Conv"],
+        "q4": ["/m/encoder/block.1.0/mlp/dense1/Conv", "/m/encoder/block.1.10/mlp/dense1/Conv"],
+    }

@@ -1,4 +1,5 @@
-"""Exact rewrites: the folded SegFormer head / NCHW Mix-FFN / fusable ViT attention equal the stock model."""
+"""Exact rewrites: the folded SegFormer head / NCHW Mix-FFN / fusable ViT attention / [CLS]-only last ViT layer
+equal the stock model."""
 
 import json
 
@@ -74,16 +75,29 @@ def test_folding_needs_the_batch_norm(mini_checkpoints):
         assert (folded_identity(pixel_values=x).logits - with_bn(pixel_values=x).logits).abs().max() > 1e-3
 
 
-def test_vit_attention_rewrite_equals_stock(mini_checkpoints, photos):
+@pytest.mark.parametrize("rewrites", [("vit-fusable-attention",), ("vit-class-token-last-layer",),
+                                      ("vit-fusable-attention", "vit-class-token-last-layer")])
+def test_vit_rewrites_equal_stock(rewrites, mini_checkpoints, photos):
     checkpoint = load_checkpoint(mini_checkpoints["facial-emotions"])
-    rewritten = rewrite_model(checkpoint.model, checkpoint.family.torch_rewrites)
+    rewritten = rewrite_model(checkpoint.model, rewrites)
     images = [photos["astronaut"], photos["chelsea"]]
     pixel_values = checkpoint.image_processor(images, return_tensors="pt")["pixel_values"]
+    shapes = []
+    rewritten.vit.encoder.layer[-1].register_forward_hook(lambda module, args, out: shapes.append(out.shape))
     with torch.no_grad():
         expected = checkpoint.model(pixel_values=pixel_values).logits
         got = rewritten(pixel_values=pixel_values).logits
+    assert expected.abs().max().item() > 1e-2
     assert (got - expected).abs().max().item() <= 1e-5
     assert got.argmax(-1).tolist() == expected.argmax(-1).tolist()
+    tokens = 1 if "vit-class-token-last-layer" in rewrites else checkpoint.model.vit.embeddings.patch_embeddings.num_patches + 1
+    assert shapes[0][1] == tokens  # the last layer really computes [CLS] alone (and only then)
+
+
+def test_class_token_rewrite_needs_a_class_token_head(mini_checkpoints):
+    checkpoint = load_checkpoint(mini_checkpoints["face-parsing"])
+    with pytest.raises(EdgeforgeError, match="needs ViTForImageClassification"):
+        rewrite_model(checkpoint.model, ("vit-class-token-last-layer",))
 
 
 def test_folded_export_matches_stock_model_on_photos(bn_checkpoint, photos, tmp_path):

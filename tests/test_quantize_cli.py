@@ -32,13 +32,15 @@ def test_quantize_writes_variant_and_report(edgeforge, mini_artifacts, tmp_path)
     root = tmp_path / "art"
     shutil.copytree(mini_artifacts["facial-emotions"], root)
     code, out, err = edgeforge("quantize", root, "--precisions", "uint8,q4", "--max-drift", "100",
-                               "--num-images", "2", "--block-size", "64", "--json", tmp_path / "report.json")
+                               "--num-images", "2", "--eval-images", "3", "--block-size", "64",
+                               "--json", tmp_path / "report.json")
     assert code == 0, err
     assert "onnx/model_uint8.onnx" in out and "onnx/model_q4.onnx" in out and "of fp32" in out
     assert "[uint8]" in err  # progress goes to stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["variants"]["q4"]["recipe"]["block_size"] == 64
-    assert report["eval_set"]["num_images"] == 2
+    assert report["calibration_set"]["num_images"] == 2 and report["eval_set"]["num_images"] == 3
+    assert "drift on 3 held-out image(s)" in out
     assert (root / "onnx" / "model_q4.onnx").is_file()
 
 
@@ -48,6 +50,8 @@ def test_quantize_writes_variant_and_report(edgeforge, mini_artifacts, tmp_path)
     (("--precisions", "uint8", "--calibration", "{tmp}/empty"), "is empty"),
     (("--precisions", "coreml-palette4"), "no coreml/model.mlpackage"),
     (("--precisions", "uint8", "--num-images", "0"), "at least 1"),
+    (("--precisions", "uint8", "--eval-images", "-1"), "0 or more"),
+    (("--precisions", "quantized", "--keep-float", "/nowhere/Conv"), "no node named /nowhere/Conv"),
     (("--precisions", "q4", "--block-size", "24"), "block size"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, edgeforge, mini_artifacts, tmp_path):

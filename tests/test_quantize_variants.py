@@ -36,7 +36,7 @@ def artifact_copy(models, name, tmp_path):
 def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path):
     root = artifact_copy(models, name, tmp_path)
     before = read_manifest(root)
-    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=2, **QUIET)
+    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=2, eval_images=3, **QUIET)
     assert report["rejected"] == {} and list(report["variants"]) == list(ONNX_PRECISIONS)
     manifest = read_manifest(root)
     for name_before, entry_before in before["variants"].items():  # existing entries (fp32, ort) are kept
@@ -48,7 +48,7 @@ def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path
         assert manifest["files"][entry["file"]]["size"] == entry["size_bytes"] < fp32_size
         assert entry["recipe"]["kind"] == VARIANTS[precision].recipe.kind
         drift = entry["drift"]
-        assert drift["num_images"] == 2 and drift["passed"] is True and drift["budget_points"] == 100.0
+        assert drift["num_images"] == 3 and drift["passed"] is True and drift["budget_points"] == 100.0
         assert 0.0 <= drift["drift_points"] <= 100.0
         model = load(root, precision)  # verifies the sha256 recorded in the manifest
         result = model.predict(np.full((40, 30, 3), 128, dtype=np.uint8))
@@ -62,8 +62,9 @@ def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path
         assert "QAttention" in ops and "Attention" not in ops
     quantized_ops = {n.op_type for n in onnx.load(root / "onnx" / "model_quantized.onnx").graph.node}
     assert {"MatMulInteger", "QuantizeLinear"} <= quantized_ops and "ConvInteger" not in quantized_ops
-    eval_set = manifest["quantization"]["eval_set"]
-    assert eval_set["num_images"] == 2 and "synthetic" in eval_set["source"]
+    calibration_set, eval_set = manifest["quantization"]["calibration_set"], manifest["quantization"]["eval_set"]
+    assert calibration_set["num_images"] == 2 and eval_set["num_images"] == 3 and "synthetic" in eval_set["source"]
+    assert eval_set["held_out"] is True and not set(calibration_set["images"]) & set(eval_set["images"])
 
 
 def test_tight_budget_keeps_nodes_float_and_lowers_drift(models, tmp_path):
@@ -82,6 +83,26 @@ def test_tight_budget_keeps_nodes_float_and_lowers_drift(models, tmp_path):
     graph_nodes = {n.name: n.op_type for n in onnx.load(root / "onnx" / "model_uint8.onnx").graph.node}
     assert all(graph_nodes.get(node) in ("MatMul", "Gemm", "Attention") for node in kept)  # still float ops
     load(root, "uint8")
+
+
+def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
+    root = artifact_copy(models, "face-parsing", tmp_path)
+    first = quantize(root, precisions="quantized", max_drift=100.0, num_images=2, eval_images=2, **QUIET)
+    assert first["variants"]["quantized"]["nodes_kept_float"] == []
+    convs = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.op_type == "Conv"]
+    held = sorted(convs[:2])
+    report = quantize(root, precisions="quantized,uint8", max_drift=100.0, num_images=2, eval_images=2,
+                      keep_float={"quantized": held}, **QUIET)
+    entry = report["variants"]["quantized"]
+    assert entry["nodes_kept_float"] == held and entry["search"]["held_float_as_asked"] == held
+    assert report["variants"]["uint8"]["nodes_kept_float"] == []  # asked for one precision only
+    ops = {n.name: n.op_type for n in onnx.load(root / "onnx" / "model_quantized.onnx").graph.node}
+    assert all(ops[name] == "Conv" for name in held)  # still float Conv, not ConvInteger / QDQ-fed
+    quantized_inputs = {i for n in onnx.load(root / "onnx" / "model_quantized.onnx").graph.node
+                        if n.name in held for i in n.input}
+    assert not any(name.endswith("_DequantizeLinear_Output") for name in quantized_inputs)
+    with pytest.raises(EdgeforgeError, match="no node named /nowhere/Conv"):
+        quantize(root, precisions="quantized", keep_float=["/nowhere/Conv"], num_images=1, eval_images=1, **QUIET)
 
 
 def test_impossible_budget_is_rejected_and_not_written(models, tmp_path):
@@ -126,11 +147,17 @@ def test_calibration_folder_is_used_and_recorded(mini_artifacts, photos, tmp_pat
     photos["chelsea"].save(folder / "chelsea.png")
     (folder / "readme.txt").write_text("two photos")
     lines = []
-    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=4, log=lines.append)
-    assert report["eval_set"]["images"] == ["astronaut.jpg", "chelsea.png"]
-    assert report["eval_set"]["skipped_files"] == 1 and any("readme.txt" in line for line in lines)
+    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=1, log=lines.append)
+    assert report["calibration_set"]["images"] == ["astronaut.jpg"] and report["eval_set"]["images"] == ["chelsea.png"]
+    assert report["eval_set"]["held_out"] is True
+    assert report["calibration_set"]["skipped_files"] == 1 and any("readme.txt" in line for line in lines)
     entry = json.loads((root / "manifest.json").read_text())["variants"]["int8"]
-    assert entry["drift"]["metric"] == "top1_agreement_vs_fp32" and entry["drift"]["num_images"] == 2
+    assert entry["drift"]["metric"] == "top1_agreement_vs_fp32" and entry["drift"]["num_images"] == 1
+    # A folder with nothing beyond the calibration images: drift is checked on them, and the report says so.
+    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=4, log=lines.append)
+    assert report["eval_set"]["images"] == report["calibration_set"]["images"] == ["astronaut.jpg", "chelsea.png"]
+    assert report["eval_set"]["held_out"] is False
+    assert any("calibration images themselves" in line for line in lines)
     assert entry["recipe"]["calibration_method"] == "minmax" and entry["recipe"]["activation_type"] == "int8"
 
 

@@ -16,16 +16,19 @@ def register(sub) -> None:
         "quantize",
         help="make fp16 / int8 / int4 / Core ML variants held to an accuracy budget",
         description="Make quantized variants of an artifact directory, measure each one's drift from the fp32 "
-        "model's own predictions on calibration images, keep the most sensitive nodes in float until the "
+        "model's own predictions on held-out images, keep the most sensitive nodes in float until the "
         "budget is met, and record everything in manifest.json. Variants that cannot meet the budget are not "
         "written (exit status 1). The directory is updated atomically.",
     )
     parser.add_argument("artifact", help="artifact directory made by `edgeforge build`")
     parser.add_argument("--precisions", default=None, help=PRECISION_HELP)
     parser.add_argument("--calibration", default=None,
-                        help="folder of images for calibration and drift (default: synthetic images for the "
-                        "model's task)")
-    parser.add_argument("--num-images", type=int, default=None, help="images to use from it (default 8)")
+                        help="folder of images: the first --num-images calibrate, the next --eval-images "
+                        "measure drift (default: synthetic images for the model's task)")
+    parser.add_argument("--num-images", type=int, default=None, help="calibration images (default 8)")
+    parser.add_argument("--eval-images", type=int, default=None,
+                        help="held-out images the drift budget is checked on (default 16; 0, or a folder with no "
+                        "images beyond the calibration ones, checks on the calibration images)")
     parser.add_argument("--max-drift", type=float, default=None,
                         help="budget in points: mIoU vs fp32 (segmentation) or top-1 agreement (classification) "
                         "may fall by at most this much (default 0.5)")
@@ -37,6 +40,9 @@ def register(sub) -> None:
     parser.add_argument("--block-size", type=int, default=None, help="q4 block size along K (default 32)")
     parser.add_argument("--palette-mode", choices=("kmeans", "uniform"), default=None,
                         help="Core ML palettization (default kmeans, needs scikit-learn)")
+    parser.add_argument("--keep-float", default=None, metavar="NODES",
+                        help="comma-separated ONNX node names held in float in every variant that would quantize "
+                        "them (the manifest's nodes_kept_float names them); the search decides the rest")
     parser.add_argument("--sensitivity-images", type=int, default=2,
                         help="images used to rank node sensitivity when a variant misses the budget (default 2)")
     parser.add_argument("--json", default=None, help="also write the report to this JSON file")
@@ -46,7 +52,7 @@ def register(sub) -> None:
 def _quantize(args) -> int:
     from edgeforge.atomic import write_text
     from edgeforge.quantize import VARIANTS, parse_precisions, quantize, with_options
-    from edgeforge.quantize.pipeline import DEFAULT_MAX_DRIFT, DEFAULT_NUM_IMAGES
+    from edgeforge.quantize.pipeline import DEFAULT_EVAL_IMAGES, DEFAULT_MAX_DRIFT, DEFAULT_NUM_IMAGES
 
     names = parse_precisions(args.precisions) if args.precisions else None  # bad names fail before any work
     dynamic_ops = tuple(op.strip() for op in args.dynamic_ops.split(",") if op.strip()) if args.dynamic_ops else None
@@ -61,7 +67,9 @@ def _quantize(args) -> int:
         args.artifact, precisions=names, calibration=args.calibration,
         max_drift=DEFAULT_MAX_DRIFT if args.max_drift is None else args.max_drift,
         num_images=DEFAULT_NUM_IMAGES if args.num_images is None else args.num_images,
+        eval_images=DEFAULT_EVAL_IMAGES if args.eval_images is None else args.eval_images,
         variants=variants, sensitivity_images=args.sensitivity_images,
+        keep_float=[n.strip() for n in args.keep_float.split(",") if n.strip()] if args.keep_float else (),
         log=lambda line: print(line, file=sys.stderr),
     )
     print(format_report(report))
@@ -70,9 +78,14 @@ def _quantize(args) -> int:
     return 1 if report["rejected"] else 0
 
 
+def held_out(report: dict) -> str:
+    return "held-out" if report["eval_set"]["held_out"] else "calibration"
+
+
 def format_report(report: dict) -> str:
     lines = [f"{report['artifact']}: budget {report['max_drift_points']} points, "
-             f"{report['eval_set']['num_images']} image(s) from {report['eval_set']['source']}"]
+             f"drift on {report['eval_set']['num_images']} {held_out(report)} image(s) from "
+             f"{report['eval_set']['source']}"]
     for name, entry in report["variants"].items():
         drift = entry["drift"]
         figure = f"drift {drift['drift_points']:.3f}" if "drift_points" in drift else drift["status"]

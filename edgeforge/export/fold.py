@@ -20,6 +20,10 @@ stays the numerical reference: build validation compares the exported graph agai
   hidden state twice (those transposes were ~12 % of b2's time after folding).
 - ``vit-fusable-attention``: transformers' ViT attention (SDPA, or eager with ``* scaling``) exports
   to a pattern onnxruntime's attention fusion does not match; scores ``/ sqrt(head_size)`` do.
+- ``vit-class-token-last-layer``: the classifier reads the [CLS] token of the last layer only, and
+  everything in a ViT layer but attention is per token, so the last layer needs keys and values of
+  every token but a query, output projection and MLP for [CLS] alone: ~84 % of that layer's FLOPs
+  (ViT-base: 1/12 of the model) are never used. Only the logits are kept (hidden states are not).
 
 Build side only (imports torch).
 """
@@ -169,6 +173,41 @@ class FusableViTSelfAttention(nn.Module):
         return context.reshape(batch_size, -1, self.heads * self.head_size), weights
 
 
+def vit_class_token_last_layer(model) -> None:
+    if type(model).__name__ != "ViTForImageClassification":  # its head reads sequence_output[:, 0] only
+        raise EdgeforgeError(f"vit-class-token-last-layer needs ViTForImageClassification, not {type(model).__name__}")
+    layers = model.vit.encoder.layer
+    layers[-1] = ClassTokenViTLayer(layers[-1], model.config.num_attention_heads)
+
+
+class ClassTokenViTLayer(nn.Module):
+    """The last ViTLayer computed for the [CLS] token only: returns (batch, 1, hidden)."""
+
+    def __init__(self, layer, heads: int):
+        super().__init__()
+        attention = layer.attention.attention
+        self.query, self.key, self.value = attention.query, attention.key, attention.value
+        self.heads = heads
+        self.head_size = self.query.out_features // heads
+        self.attention_output = layer.attention.output.dense
+        self.layernorm_before, self.layernorm_after = layer.layernorm_before, layer.layernorm_after
+        self.intermediate, self.output = layer.intermediate, layer.output
+
+    def forward(self, hidden_states, head_mask=None):
+        batch_size = hidden_states.shape[0]
+        shape = batch_size, -1, self.heads, self.head_size
+        normed = self.layernorm_before(hidden_states)
+        key = self.key(normed).view(*shape).transpose(1, 2)
+        value = self.value(normed).view(*shape).transpose(1, 2)
+        query = self.query(normed[:, :1]).view(*shape).transpose(1, 2)
+        weights = torch.softmax(torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.head_size), dim=-1)
+        if head_mask is not None:
+            weights = weights * head_mask
+        context = torch.matmul(weights, value).transpose(1, 2).reshape(batch_size, 1, self.heads * self.head_size)
+        token = self.attention_output(context) + hidden_states[:, :1]
+        return self.output(self.intermediate(self.layernorm_after(token)), token)
+
+
 def _replace_modules(model, class_name: str, make) -> None:
     """Replace every submodule whose class is ``class_name`` by ``make(module)``; at least one must exist."""
     targets = [(name, module) for name, module in model.named_modules() if type(module).__name__ == class_name]
@@ -212,4 +251,5 @@ REWRITES = {
     "segformer-decode-head": fold_segformer_decode_head,
     "segformer-mix-ffn-nchw": segformer_mix_ffn_nchw,
     "vit-fusable-attention": vit_fusable_attention,
+    "vit-class-token-last-layer": vit_class_token_last_layer,
 }

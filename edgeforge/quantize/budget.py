@@ -9,6 +9,8 @@
    evaluation set (up to ``max_float_fraction`` of the candidates; beyond that the variant keeps too
    little of its point and is rejected).
 
+Nodes the caller names in ``always_float`` stay float in every build and are not searched.
+
 Cost: at most ``max_probes`` + 2 + log2(``max_probes``) builds, each measured by one onnxruntime session.
 """
 
@@ -54,26 +56,33 @@ class Outcome:
 
 
 def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workdir: Path, name: str,
-                  log: Callable[[str], None] = print) -> Outcome:
-    trials = _Trials(quantizer, meter, workdir, name)
+                  log: Callable[[str], None] = print, always_float: frozenset[str] = frozenset()) -> Outcome:
+    base = sorted(always_float & set(quantizer.candidates))
+    searchable = [node for node in quantizer.candidates if node not in always_float]
+    trials = _Trials(quantizer, meter, workdir, name, base)
     full_path, full_drift = trials.build(())
-    log(f"  {name}: drift {full_drift.points:.3f} points with all {len(quantizer.candidates)} candidate nodes "
-        f"quantized (budget {budget.max_drift})")
+    held = f" ({len(base)} held float as asked)" if base else ""
+    log(f"  {name}: drift {full_drift.points:.3f} points with all {len(searchable)} candidate nodes "
+        f"quantized{held} (budget {budget.max_drift})")
     if full_drift.passes(budget.max_drift):
-        return Outcome(full_path, full_drift, [], full_drift, len(quantizer.candidates), builds=trials.count)
-    groups = group_candidates(quantizer.candidates, budget.max_probes)
+        return Outcome(full_path, full_drift, base, full_drift, len(quantizer.candidates), builds=trials.count)
+    if not searchable:  # everything the search could keep float already is
+        trials.discard()
+        return Outcome(None, full_drift, base, full_drift, len(quantizer.candidates), builds=trials.count)
+    groups = group_candidates(searchable, budget.max_probes)
     ranked = rank_sensitivity(quantizer, meter, workdir, name, groups, budget.sensitivity_images)
     ranking = [(node, score) for group, score in ranked for node in group]
 
     def nodes(count: int) -> list[str]:  # the nodes of the ``count`` most sensitive groups
         return [node for group, _ in ranked[:count] for node in group]
 
-    limit = _group_limit(ranked, budget.max_float_fraction * len(quantizer.candidates))
+    limit = _group_limit(ranked, budget.max_float_fraction * len(searchable))
     best_path, best_drift = trials.build(nodes(limit))
     log(f"  {name}: keeping the {len(nodes(limit))} most sensitive nodes in float gives {best_drift.points:.3f} points")
     if not best_drift.passes(budget.max_drift):
         trials.discard()
-        return Outcome(None, best_drift, nodes(limit), full_drift, len(quantizer.candidates), ranking, trials.count)
+        return Outcome(None, best_drift, base + nodes(limit), full_drift, len(quantizer.candidates), ranking,
+                       trials.count)
     low, high = 1, limit  # invariant: keeping nodes(high) passes
     while low < high:
         middle = (low + high) // 2
@@ -84,7 +93,8 @@ def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workd
         else:
             low = middle + 1
     trials.discard(keep=best_path)
-    return Outcome(best_path, best_drift, nodes(high), full_drift, len(quantizer.candidates), ranking, trials.count)
+    return Outcome(best_path, best_drift, base + nodes(high), full_drift, len(quantizer.candidates), ranking,
+                   trials.count)
 
 
 def group_candidates(candidates: list[str], max_probes: int) -> list[list[str]]:
@@ -122,15 +132,16 @@ def rank_sensitivity(quantizer: Quantizer, meter: DriftMeter, workdir: Path, nam
 class _Trials:
     """Builds and measures candidate files; each keeps its own path so the accepted one survives."""
 
-    def __init__(self, quantizer: Quantizer, meter: DriftMeter, workdir: Path, name: str):
+    def __init__(self, quantizer: Quantizer, meter: DriftMeter, workdir: Path, name: str, base: list[str]):
         self.quantizer, self.meter, self.workdir, self.name = quantizer, meter, workdir, name
+        self.base = frozenset(base)  # kept float in every build
         self.count = 0
         self.paths: list[Path] = []
 
     def build(self, keep_float) -> tuple[Path, Drift]:
         path = self.workdir / f"{self.name}.try{self.count}.onnx"
         self.count += 1
-        self.quantizer.write(path, frozenset(keep_float))
+        self.quantizer.write(path, self.base | frozenset(keep_float))
         self.paths.append(path)
         return path, self.meter.measure(path)
 

@@ -104,6 +104,15 @@ def synthetic_images(task: str, labels: list[str], count: int, seed: int = 20240
     return ImageSet(images, names, source, [])
 
 
+def split_images(images: ImageSet, calibration_count: int) -> tuple[ImageSet, ImageSet]:
+    """(calibration set, evaluation set): the first ``calibration_count`` images, then the rest; when no
+    image is left over, the evaluation set *is* the calibration set (the same object)."""
+    head = ImageSet(images.images[:calibration_count], images.names[:calibration_count], images.source, images.skipped)
+    if len(images.images) <= calibration_count:
+        return head, head
+    return head, ImageSet(images.images[calibration_count:], images.names[calibration_count:], images.source, [])
+
+
 def pixel_values_of(preprocessor, images: list[Image.Image]) -> np.ndarray:
     """(N, 3, H, W) float32 exactly as the runtime feeds the model."""
     return preprocessor(images)
