@@ -11,8 +11,8 @@ Rows of the matrix (minis first: the full-size rows reuse their mixed-precision 
               weights) -> ``build`` -> every ONNX precision -> latency, size, memory next to PyTorch /
               Optimum. No drift: random weights make it meaningless, so no budget search either; instead
               each precision keeps in float the nodes the trained mini needed to meet the budget (a
-              mini's ``block.S.0`` stands for every block of stage S), so the speed is that of a variant
-              shaped like one that met the budget, not of an all-int8 graph.
+              mini's layer stands for the full model's layers at the same relative depth), so the speed
+              is that of a variant shaped like one that met the budget, not of an all-int8 graph.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
 FULL, MINIS = "full", "minis"
 FULL_SIZE_NOTE = ("accuracy budget not searched at full size (random weights: drift there is meaningless); "
                   "each precision keeps in float the nodes the trained mini needed for the budget, mapped to "
-                  "every block of their stage; drift is measured on the trained minis")
+                  "the layers at the same relative depth; drift is measured on the trained minis")
 NO_TRANSFER_NOTE = ("no trained-mini artifact to take mixed-precision choices from: full-size variants are "
                     "quantized everywhere their recipe allows (faster than a variant held to a budget)")
 
@@ -61,7 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def options_for(row: str, args: argparse.Namespace):
+#: Timed runs per variant at full size: seconds per run for SegFormer; ViT-base's ~0.1 s runs afford more,
+#: and its variants sit close enough to each other to need them.
+FULL_SIZE_RUNS = {"facial-emotions": 30}
+
+
+def options_for(row: str, args: argparse.Namespace, name: str | None = None):
     from edgeforge.benchmarks.run import BenchOptions
 
     overrides = {"baselines": not args.no_baselines, "memory": not args.no_memory, "progress": not args.no_progress,
@@ -72,7 +77,8 @@ def options_for(row: str, args: argparse.Namespace):
     if args.quick:
         return BenchOptions.quick(**overrides)
     if row == FULL:  # seconds per run at full size: fewer runs (still interleaved), a smaller throughput batch
-        overrides = {"runs": 10, "warmup": 1, "throughput_batch": 4, "throughput_runs": 3, **overrides}
+        overrides = {"runs": FULL_SIZE_RUNS.get(name, 10), "warmup": 1, "throughput_batch": 4, "throughput_runs": 3,
+                     **overrides}
     return BenchOptions(**overrides)
 
 
@@ -107,43 +113,68 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log) -> str
     from edgeforge.quantize.recipes import ONNX_PRECISIONS
 
     started = time.perf_counter()
-    options, notes = {}, []
+    precisions, options, notes = list(ONNX_PRECISIONS), {}, []
     if row == FULL:
+        options["max_drift"] = 100.0
         mini_manifest = mini_artifact / "manifest.json"
         if mini_manifest.is_file():
-            options = {"max_drift": 100.0,
-                       "keep_float": transferred_float_nodes(json.loads(mini_manifest.read_text()),
-                                                             artifact / "onnx" / "model.onnx")}
-            notes.append(FULL_SIZE_NOTE)
+            mini = json.loads(mini_manifest.read_text())
+            # A precision no budget-compliant variant of exists (rejected on the trained mini) is not made.
+            skipped = [name for name in precisions if name in mini.get("rejected_variants", {})]
+            precisions = [name for name in precisions if name not in skipped]
+            options["keep_float"] = transferred_float_nodes(mini, mini_artifact / "onnx" / "model.onnx",
+                                                            artifact / "onnx" / "model.onnx")
+            notes += [f"{name} not made: rejected on the trained mini" for name in skipped] + [FULL_SIZE_NOTE]
         else:
-            options = {"max_drift": 100.0}
             notes.append(NO_TRANSFER_NOTE)
-    report = quantize(artifact, precisions=ONNX_PRECISIONS, log=lambda line: log("  " + line), **options)
+    report = quantize(artifact, precisions=precisions, log=lambda line: log("  " + line), **options)
     log(f"  quantized in {time.perf_counter() - started:.1f} s")
     notes[:0] = [f"{name} rejected: drift {entry['drift']['drift_points']:.2f} points, over the budget"
                  for name, entry in report["rejected"].items()]
     return "; ".join(notes) or None
 
 
-def transferred_float_nodes(mini_manifest: dict, full_graph: Path) -> dict[str, list[str]]:
-    """precision -> nodes of the full-size graph to keep float: the trained mini's choices, by name; a
-    mini has one block per stage, so its ``block.S.0`` node stands for that node in every block of stage S."""
-    import onnx
+#: A repeated layer's index in a node name: SegFormer ``.../block.<stage>.<i>/...``, ViT ``.../layer.<i>/...``.
+LAYER_INDEX = re.compile(r"(.*/(?:block\.\d+|layer)\.)(\d+)(/.*)")
 
-    names = [node.name for node in onnx.load(str(full_graph), load_external_data=False).graph.node]
+
+def transferred_float_nodes(mini_manifest: dict, mini_graph: Path, full_graph: Path) -> dict[str, list[str]]:
+    """precision -> nodes of the full-size graph to keep float: the trained mini's choices, by name, with a
+    repeated layer mapped by relative depth (mini layer i of n stands for full layers j with j*n//N == i:
+    a one-block SegFormer stage stands for every block of that stage; ViT-mini layer 3 of 4 for layers 9-11)."""
+    mini_depths, full_names = _layer_depths(_node_names(mini_graph)), _node_names(full_graph)
+    full_depths = _layer_depths(full_names)
     chosen = {}
     for precision, entry in mini_manifest.get("variants", {}).items():
-        patterns = [_block_pattern(node) for node in entry.get("nodes_kept_float", [])]
-        if patterns:
-            chosen[precision] = sorted(name for name in names if any(p.fullmatch(name) for p in patterns))
+        wanted = set()
+        for node in entry.get("nodes_kept_float", []):
+            match = LAYER_INDEX.fullmatch(node)
+            if match is None:
+                wanted.add(node)
+                continue
+            prefix, index, suffix = match.group(1), int(match.group(2)), match.group(3)
+            mini_n, full_n = mini_depths.get(prefix, 1), full_depths.get(prefix, 0)
+            wanted.update(f"{prefix}{j}{suffix}" for j in range(full_n) if j * mini_n // full_n == index)
+        nodes = sorted(wanted & set(full_names))
+        if nodes:
+            chosen[precision] = nodes
     return chosen
 
 
-def _block_pattern(node: str) -> "re.Pattern":
-    match = re.fullmatch(r"(.*/block\.\d+\.)0(/.*)", node)
-    if match is None:
-        return re.compile(re.escape(node))
-    return re.compile(re.escape(match.group(1)) + r"\d+" + re.escape(match.group(2)))
+def _node_names(graph: Path) -> list[str]:
+    import onnx
+
+    return [node.name for node in onnx.load(str(graph), load_external_data=False).graph.node]
+
+
+def _layer_depths(names: list[str]) -> dict[str, int]:
+    """Layer-name prefix -> how many layers (highest index + 1) the graph has under it."""
+    depths: dict[str, int] = {}
+    for name in names:
+        match = LAYER_INDEX.fullmatch(name)
+        if match:
+            depths[match.group(1)] = max(depths.get(match.group(1), 0), int(match.group(2)) + 1)
+    return depths
 
 
 def build_artifact(row: str, checkpoint: Path, artifact: Path, mini_artifact: Path, targets: str, reuse: bool,
@@ -177,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         artifact = work / "artifacts" / slug(label)
         mini_artifact = work / "artifacts" / slug(row_label(MINIS, name))
         notes = build_artifact(row, checkpoint, artifact, mini_artifact, args.targets, args.reuse, log)
-        options = options_for(row, args)
+        options = options_for(row, args, name)
         entry, extra = bench_model(artifact, None, options, name=label, checkpoint=str(checkpoint), log=log)
         entry["notes"] = notes + entry["notes"]
         entry["matrix_row"] = row

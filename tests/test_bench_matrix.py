@@ -35,6 +35,7 @@ def test_full_size_rows_skip_drift_and_quick_mode_is_small(matrix):
     minis = matrix.options_for("minis", matrix.parse_args([]))
     assert not full.accuracy and minis.accuracy  # random full-size weights make drift meaningless
     assert full.runs < minis.runs and len(minis.thread_counts()) >= 1
+    assert matrix.options_for("full", matrix.parse_args([]), "facial-emotions").runs > full.runs  # 0.1 s runs
     quick = matrix.options_for("minis", matrix.parse_args(["--quick", "--no-memory"]))
     assert quick.runs == 5 and not quick.single_thread and not quick.memory and quick.accuracy
     assert matrix.options_for("full", matrix.parse_args(["--quick", "--runs", "2"])).runs == 2
@@ -47,27 +48,32 @@ def test_rows_use_random_full_size_weights_and_the_trained_minis(matrix, tmp_pat
     assert checkpoint == trained_checkpoint("facial-emotions") and label == "facial-emotions-mini (trained)"
 
 
-def test_full_size_variants_keep_float_what_the_trained_mini_needed(matrix, tmp_path):
-    """A mini's block.S.0 node stands for that node in every block of stage S; other names map as they are."""
+def _graph_with_nodes(path, names):
     import onnx
     from onnx import TensorProto, helper
 
-    names = ["/m/encoder/patch_embeddings.0/proj/Conv", "/m/encoder/block.0.0/mlp/dense1/Conv",
-             "/m/encoder/block.0.1/mlp/dense1/Conv", "/m/encoder/block.0.2/mlp/dense1/Conv",
-             "/m/encoder/block.0.1/mlp/dense2/Conv", "/m/encoder/block.1.0/mlp/dense1/Conv",
-             "/m/encoder/block.1.10/mlp/dense1/Conv", "/m/decode_head/classifier/Conv"]
     nodes = [helper.make_node("Identity", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name=name)
              for i, name in enumerate(names)]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info(f"t{len(names) - 1}", TensorProto.FLOAT, [1])])
-    onnx.save(helper.make_model(graph), tmp_path / "full.onnx")
-    mini = {"variants": {
-        "quantized": {"nodes_kept_float": ["/m/encoder/block.0.0/mlp/dense1/Conv", "/m/decode_head/classifier/Conv"]},
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_full_size_variants_keep_float_what_the_trained_mini_needed(matrix, tmp_path):
+    """Layers map by relative depth (a one-block stage stands for the whole stage); other names as they are."""
+    seg = "/m/encoder/block.{}.{}/mlp/dense1/Conv"
+    mini = _graph_with_nodes(tmp_path / "mini.onnx", [seg.format(0, 0), seg.format(1, 0), "/m/head/Conv",
+                                                      *[f"/v/layer.{i}/fc/MatMul" for i in range(4)]])
+    full = _graph_with_nodes(tmp_path / "full.onnx", [
+        *[seg.format(0, i) for i in range(3)], *[seg.format(1, i) for i in range(12)], "/m/head/Conv",
+        *[f"/v/layer.{i}/fc/MatMul" for i in range(12)]])
+    manifest = {"variants": {
+        "quantized": {"nodes_kept_float": [seg.format(0, 0), "/m/head/Conv"]},
         "uint8": {"nodes_kept_float": []},
-        "q4": {"nodes_kept_float": ["/m/encoder/block.1.0/mlp/dense1/Conv"]},
+        "q4": {"nodes_kept_float": [seg.format(1, 0), "/v/layer.3/fc/MatMul", "/gone/Conv"]},
     }}
-    assert matrix.transferred_float_nodes(mini, tmp_path / "full.onnx") == {
-        "quantized": ["/m/decode_head/classifier/Conv", "/m/encoder/block.0.0/mlp/dense1/Conv",
-                      "/m/encoder/block.0.1/mlp/dense1/Conv", "/m/encoder/block.0.2/mlp/dense1/Conv"],
-        "q4": ["/m/encoder/block.1.0/mlp/dense1/Conv", "/m/encoder/block.1.10/mlp/dense1/Conv"],
+    assert matrix.transferred_float_nodes(manifest, mini, full) == {
+        "quantized": sorted(["/m/head/Conv", *[seg.format(0, i) for i in range(3)]]),
+        "q4": sorted([*[seg.format(1, i) for i in range(12)], *[f"/v/layer.{i}/fc/MatMul" for i in (9, 10, 11)]]),
     }

@@ -258,3 +258,55 @@ def test_large_models_are_probed_in_bounded_groups(tmp_path):
                             log=lambda _: None)
     assert outcome.passed and outcome.kept_float == ["n04", "n05", "n06", "n07", "n08", "n09", "n10", "n11"]
     assert quantizer.writes <= 1 + 10 + 1 + 4
+
+
+def test_budget_search_prefers_the_float_set_that_costs_less_time(tmp_path):
+    """Keeping the single most sensitive node float is not enough; with measured node times, two cheap nodes
+    meet the budget for a fifth of the time the sensitivity order's pair would keep in float."""
+    harm = {"wide": 0.4, "cheap1": 0.35, "cheap2": 0.35}  # 1.1 points in all, budget 0.5
+    costs = {"wide": 10.0, "cheap1": 1.0, "cheap2": 1.0}
+    budget = Budget(max_drift=0.5, max_float_fraction=1.0)
+    lines = []
+    (tmp_path / "a").mkdir()
+    plain = fit_to_budget(_FakeQuantizer(harm), _FakeMeter(harm), budget, tmp_path / "a", "v", log=lambda _: None)
+    assert plain.kept_float == ["wide", "cheap1"] and plain.kept_by == "most sensitive"
+    (tmp_path / "b").mkdir()
+    outcome = fit_to_budget(_FakeQuantizer(harm), _FakeMeter(harm), budget, tmp_path / "b", "v", log=lines.append,
+                            costs=lambda: costs)
+    assert outcome.passed and sorted(outcome.kept_float) == ["cheap1", "cheap2"]
+    assert outcome.drift.points == pytest.approx(0.4) and outcome.kept_by.startswith("most sensitive per ms")
+    assert any("2.00 ms of fp32 time, other order 11.00 ms" in line for line in lines)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [outcome.path.name]
+
+
+def test_nodes_held_float_are_never_searched_or_quantized(tmp_path):
+    quantizer = _FakeQuantizer(HARM)
+    outcome = fit_to_budget(quantizer, _FakeMeter(HARM), Budget(max_drift=1.0), tmp_path, "v", log=lambda _: None,
+                            always_float=frozenset({"node1", "not-a-candidate"}))
+    assert outcome.passed and outcome.kept_float[0] == "node1" and "not-a-candidate" not in outcome.kept_float
+    assert outcome.initial_drift.points == pytest.approx(4.27 - 2.0)  # node1 float from the first build on
+    assert "node1" not in json.loads(outcome.path.read_text())
+    assert "node1" not in [n for n, _ in outcome.sensitivity]
+
+
+def test_node_times_come_from_the_profiler_under_the_graph_names(tmp_path):
+    from edgeforge.quantize.costs import mean_kernel_times, node_times_ms
+
+    events = [{"cat": "Node", "name": "a_kernel_time", "dur": d} for d in (9000, 1000, 3000)]
+    events += [{"cat": "Session", "name": "model_run", "dur": 5}, {"cat": "Node", "name": "a_fence_before", "dur": 7}]
+    assert mean_kernel_times(events, runs=2) == {"a": pytest.approx(2.0)}  # the warm-up (9 ms) dropped
+
+    rng = np.random.default_rng(0)
+    big, small = (numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+                  for s, n in (((256, 1024), "w_big"), ((256, 4), "w_small")))
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w_big"], ["y"], name="wide/MatMul"),
+                               helper.make_node("MatMul", ["x", "w_small"], ["z"], name="narrow/MatMul")],
+                              "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [512, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [512, 1024]),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [512, 4])], [big, small])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "two.onnx")
+    times = node_times_ms(tmp_path / "two.onnx", {"x": rng.standard_normal((512, 256)).astype(np.float32)}, runs=3)
+    assert set(times) == {"wide/MatMul", "narrow/MatMul"}
+    assert times["wide/MatMul"] > times["narrow/MatMul"] > 0  # 256x wider output

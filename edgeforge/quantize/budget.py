@@ -8,15 +8,20 @@
 3. Keep the top-k most sensitive nodes (groups) in float, k found by binary search on the full
    evaluation set (up to ``max_float_fraction`` of the candidates; beyond that the variant keeps too
    little of its point and is rejected).
+4. With ``costs`` (each node's measured fp32 time), search a second order too -- sensitivity per
+   millisecond, so cheap sensitive nodes go float before expensive ones -- and keep whichever passing
+   set costs less time: the most sensitive nodes are often the widest convolutions at high resolution,
+   the ones int8 speeds up most.
 
 Nodes the caller names in ``always_float`` stay float in every build and are not searched.
 
-Cost: at most ``max_probes`` + 2 + log2(``max_probes``) builds, each measured by one onnxruntime session.
+Cost: at most ``max_probes`` + 1 + (1 + log2(``max_probes``)) per order builds, each measured by one
+onnxruntime session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +54,7 @@ class Outcome:
     candidates: int
     sensitivity: list[tuple[str, float]] = field(default_factory=list)  # most sensitive first
     builds: int = 0
+    kept_by: str | None = None  # which ordering found the float set (see fit_to_budget)
 
     @property
     def passed(self) -> bool:
@@ -56,7 +62,8 @@ class Outcome:
 
 
 def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workdir: Path, name: str,
-                  log: Callable[[str], None] = print, always_float: frozenset[str] = frozenset()) -> Outcome:
+                  log: Callable[[str], None] = print, always_float: frozenset[str] = frozenset(),
+                  costs: Callable[[], Mapping[str, float]] | None = None) -> Outcome:
     base = sorted(always_float & set(quantizer.candidates))
     searchable = [node for node in quantizer.candidates if node not in always_float]
     trials = _Trials(quantizer, meter, workdir, name, base)
@@ -72,29 +79,85 @@ def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workd
     groups = group_candidates(searchable, budget.max_probes)
     ranked = rank_sensitivity(quantizer, meter, workdir, name, groups, budget.sensitivity_images)
     ranking = [(node, score) for group, score in ranked for node in group]
-
-    def nodes(count: int) -> list[str]:  # the nodes of the ``count`` most sensitive groups
-        return [node for group, _ in ranked[:count] for node in group]
-
-    limit = _group_limit(ranked, budget.max_float_fraction * len(searchable))
-    best_path, best_drift = trials.build(nodes(limit))
-    log(f"  {name}: keeping the {len(nodes(limit))} most sensitive nodes in float gives {best_drift.points:.3f} points")
-    if not best_drift.passes(budget.max_drift):
+    orders = [("most sensitive", ranked)]
+    node_costs = costs() if costs is not None else None
+    if node_costs:
+        orders.append(("most sensitive per ms of fp32 time", order_by_sensitivity_per_cost(ranked, node_costs)))
+    max_nodes = budget.max_float_fraction * len(searchable)
+    found = [_smallest_passing_prefix(trials, order, budget.max_drift, max_nodes, name, label, log)
+             for label, order in orders]
+    passing = [f for f in found if f.drift.passes(budget.max_drift)]
+    if not passing:
         trials.discard()
-        return Outcome(None, best_drift, base + nodes(limit), full_drift, len(quantizer.candidates), ranking,
+        return Outcome(None, found[0].drift, base + found[0].nodes, full_drift, len(quantizer.candidates), ranking,
                        trials.count)
+    # Of the sets that meet the budget, the one whose float nodes cost the least fp32 time (or the first).
+    best = min(passing, key=lambda f: float_cost(f.nodes, node_costs)) if node_costs else passing[0]
+    if len(passing) > 1:
+        log(f"  {name}: kept float: {best.label} ({float_cost(best.nodes, node_costs):.2f} ms of fp32 time, "
+            f"other order {float_cost(passing[1 - passing.index(best)].nodes, node_costs):.2f} ms)")
+    trials.discard(keep=best.path)
+    return Outcome(best.path, best.drift, base + best.nodes, full_drift, len(quantizer.candidates), ranking,
+                   trials.count, kept_by=best.label)
+
+
+@dataclass
+class _Prefix:
+    label: str
+    path: Path
+    drift: Drift
+    nodes: list[str]
+
+
+def _smallest_passing_prefix(trials: "_Trials", order: list[tuple[list[str], float]], max_drift: float,
+                             max_nodes: float, name: str, label: str, log: Callable[[str], None]) -> _Prefix:
+    """Binary search for the shortest prefix of ``order`` (groups) whose nodes, kept float, meet the budget;
+    when even the longest allowed prefix misses, that attempt (not passing)."""
+
+    def nodes(count: int) -> list[str]:
+        return [node for group, _ in order[:count] for node in group]
+
+    limit = _group_limit(order, max_nodes)
+    best_path, best_drift = trials.build(nodes(limit))
+    log(f"  {name}: {label}: {len(nodes(limit))} nodes in float -> {best_drift.points:.3f} points")
+    if not best_drift.passes(max_drift):
+        return _Prefix(label, best_path, best_drift, nodes(limit))
     low, high = 1, limit  # invariant: keeping nodes(high) passes
     while low < high:
         middle = (low + high) // 2
         path, drift = trials.build(nodes(middle))
-        log(f"  {name}: {len(nodes(middle))} nodes in float -> {drift.points:.3f} points")
-        if drift.passes(budget.max_drift):
+        log(f"  {name}: {label}: {len(nodes(middle))} nodes in float -> {drift.points:.3f} points")
+        if drift.passes(max_drift):
             high, best_path, best_drift = middle, path, drift
         else:
             low = middle + 1
-    trials.discard(keep=best_path)
-    return Outcome(best_path, best_drift, base + nodes(high), full_drift, len(quantizer.candidates), ranking,
-                   trials.count)
+    return _Prefix(label, best_path, best_drift, nodes(high))
+
+
+def order_by_sensitivity_per_cost(ranked: list[tuple[list[str], float]], costs: Mapping[str, float]
+                                  ) -> list[tuple[list[str], float]]:
+    """Groups by KL per millisecond of fp32 time: keeping a cheap sensitive node float costs little speed.
+    Nodes without a measured time count as the median one."""
+    typical = _median(costs)
+    floor = max(typical * 1e-3, 1e-9)
+
+    def cost(group: list[str]) -> float:
+        return max(sum(costs.get(node, typical) for node in group), floor)
+
+    return sorted(ranked, key=lambda item: -item[1] / cost(item[0]))
+
+
+def float_cost(nodes: list[str], costs: Mapping[str, float] | None) -> float:
+    """fp32 milliseconds spent in ``nodes`` (0 without measured costs)."""
+    if not costs:
+        return 0.0
+    typical = _median(costs)
+    return float(sum(costs.get(node, typical) for node in nodes))
+
+
+def _median(costs: Mapping[str, float]) -> float:
+    known = sorted(costs.values())
+    return known[len(known) // 2] if known else 1.0
 
 
 def group_candidates(candidates: list[str], max_probes: int) -> list[list[str]]:

@@ -96,7 +96,7 @@ def quantize(
     with tempfile.TemporaryDirectory(prefix="edgeforge-quantize-") as work:
         work = Path(work)
         context = _BuildContext(root / artifact.variant_file("fp32"), meter.preprocessor(calibration_set.images),
-                                meter.input_name, work)
+                                meter.input_name, work, threads)
         held_float = _held_float(keep_float, chosen, context)
         for name, variant in chosen.items():
             step_started = time.perf_counter()
@@ -105,7 +105,7 @@ def quantize(
                 path, entry = _make_coreml(root, variant, meter, work)
             else:
                 outcome = fit_to_budget(context.quantizer(variant), meter, budget, work, name, log,
-                                        held_float.get(name, frozenset()))
+                                        held_float.get(name, frozenset()), costs=context.node_costs)
                 path, entry = outcome.path, _onnx_entry(variant, outcome, budget, fp32_size)
                 entry["search"]["held_float_as_asked"] = sorted(held_float.get(name, ()))
             entry["build_seconds"] = round(time.perf_counter() - step_started, 1)
@@ -124,10 +124,12 @@ def quantize(
 class _BuildContext:
     """What several recipes share, made once per run: the pre-processed graph and the calibration cache."""
 
-    def __init__(self, fp32_path: Path, calibration_pixel_values, input_name: str, work: Path):
-        self.fp32_path, self.work = fp32_path, work
+    def __init__(self, fp32_path: Path, calibration_pixel_values, input_name: str, work: Path,
+                 threads: int | None = None):
+        self.fp32_path, self.work, self.threads = fp32_path, work, threads
         self.calibration_pixel_values, self.input_name = calibration_pixel_values, input_name
         self._prepared: Path | None = None
+        self._node_costs: dict[str, float] | None = None
 
     @property
     def prepared(self) -> Path:
@@ -136,6 +138,15 @@ class _BuildContext:
 
             self._prepared = prepare(self.fp32_path, self.work / "prepared.onnx")
         return self._prepared
+
+    def node_costs(self) -> dict[str, float]:
+        """Each node's fp32 time (ms) on one calibration image, measured once per run when a search needs it."""
+        if self._node_costs is None:
+            from edgeforge.quantize.costs import node_times_ms
+
+            feeds = {self.input_name: self.calibration_pixel_values[:1]}
+            self._node_costs = node_times_ms(self.prepared, feeds, threads=self.threads)
+        return self._node_costs
 
     def node_names(self) -> set[str]:
         from edgeforge.quantize.onnx_graph import load_model
@@ -188,6 +199,7 @@ def _onnx_entry(variant: Variant, outcome: Outcome, budget: Budget, fp32_size: i
             "candidate_nodes": outcome.candidates,
             "drift_all_quantized": outcome.initial_drift.to_json(budget.max_drift),
             "builds": outcome.builds,
+            "kept_float_by": outcome.kept_by,
             "most_sensitive": [{"node": n, "kl": round(s, 8)} for n, s in outcome.sensitivity[:10]],
         },
     }
