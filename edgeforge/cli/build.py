@@ -24,7 +24,8 @@ def register(sub) -> None:
                        "allow, keeping those within the budget; 'none' to skip). Exit status 1 if one asked for "
                        "here cannot meet the budget")
     build.add_argument("--calibration", default=None,
-                       help="folder of images for calibration and drift (default: synthetic images for the labels)")
+                       help="folder of images: the first 8 calibrate, the next 16 check the drift budget "
+                       "(default: synthetic images for the labels)")
     build.add_argument("--max-drift", type=float, default=0.5,
                        help="accuracy budget in points against fp32 (mIoU or top-1 agreement; default 0.5)")
     build.add_argument("--bench", choices=("quick", "full", "none"), default="quick",

@@ -15,8 +15,8 @@
 
 Nodes the caller names in ``always_float`` stay float in every build and are not searched.
 
-Cost: at most ``max_probes`` + 1 + (1 + log2(``max_probes``)) per order builds, each measured by one
-onnxruntime session.
+Cost: at most 1 + ``max_probes`` + (1 + log2(``max_probes``)) x (number of orders) builds, each measured
+by one onnxruntime session, plus one profiled fp32 run for the costs.
 """
 
 from __future__ import annotations
