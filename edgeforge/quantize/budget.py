@@ -93,9 +93,9 @@ def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workd
                        trials.count)
     # Of the sets that meet the budget, the one whose float nodes cost the least fp32 time (or the first).
     best = min(passing, key=lambda f: float_cost(f.nodes, node_costs)) if node_costs else passing[0]
-    if len(passing) > 1:
+    for other in (f for f in passing if f is not best):
         log(f"  {name}: kept float: {best.label} ({float_cost(best.nodes, node_costs):.2f} ms of fp32 time, "
-            f"other order {float_cost(passing[1 - passing.index(best)].nodes, node_costs):.2f} ms)")
+            f"other order {float_cost(other.nodes, node_costs):.2f} ms)")
     trials.discard(keep=best.path)
     return Outcome(best.path, best.drift, base + best.nodes, full_drift, len(quantizer.candidates), ranking,
                    trials.count, kept_by=best.label)
@@ -137,18 +137,13 @@ def _smallest_passing_prefix(trials: "_Trials", order: list[tuple[list[str], flo
 def order_by_sensitivity_per_cost(ranked: list[tuple[list[str], float]], costs: Mapping[str, float]
                                   ) -> list[tuple[list[str], float]]:
     """Groups by KL per millisecond of fp32 time: keeping a cheap sensitive node float costs little speed.
-    Nodes without a measured time count as the median one."""
-    typical = _median(costs)
-    floor = max(typical * 1e-3, 1e-9)
-
-    def cost(group: list[str]) -> float:
-        return max(sum(costs.get(node, typical) for node in group), floor)
-
-    return sorted(ranked, key=lambda item: -item[1] / cost(item[0]))
+    Nodes without a measured time count as the median one (see ``float_cost``)."""
+    floor = max(_median(costs) * 1e-3, 1e-9)
+    return sorted(ranked, key=lambda item: -item[1] / max(float_cost(item[0], costs), floor))
 
 
 def float_cost(nodes: list[str], costs: Mapping[str, float] | None) -> float:
-    """fp32 milliseconds spent in ``nodes`` (0 without measured costs)."""
+    """fp32 milliseconds spent in ``nodes`` (0 without measured costs; an unmeasured node counts as the median)."""
     if not costs:
         return 0.0
     typical = _median(costs)
