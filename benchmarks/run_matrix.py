@@ -13,6 +13,9 @@ Rows of the matrix (minis first: the full-size rows reuse their mixed-precision 
               each precision keeps in float the nodes the trained mini needed to meet the budget (a
               mini's layer stands for the full model's layers at the same relative depth), so the speed
               is that of a variant shaped like one that met the budget, not of an all-int8 graph.
+              The mini's search weighs its float choices by the fp32 time of the full-size nodes each
+              mini node stands for (``target_node_costs``): among float sets that meet the budget on the
+              mini, it keeps the one that is cheapest in the model that will ship.
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ def row_label(row: str, name: str) -> str:
     return f"{name} (full size, random weights)" if row == FULL else f"{name}-mini (trained)"
 
 
-def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log) -> str | None:
+def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
+                      node_costs: dict[str, float] | None = None) -> str | None:
     """Every ONNX precision. Minis: each held to the default budget on trained weights. Full size: random
     weights make drift meaningless (near-tie logits), so the budget is opened and each precision keeps in
     float what the trained mini of the family needed (``transferred_float_nodes``)."""
@@ -127,7 +131,8 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log) -> str
             notes += [f"{name} not made: rejected on the trained mini" for name in skipped] + [FULL_SIZE_NOTE]
         else:
             notes.append(NO_TRANSFER_NOTE)
-    report = quantize(artifact, precisions=precisions, log=lambda line: log("  " + line), **options)
+    report = quantize(artifact, precisions=precisions, node_costs=node_costs, log=lambda line: log("  " + line),
+                      **options)
     log(f"  quantized in {time.perf_counter() - started:.1f} s")
     notes[:0] = [f"{name} rejected: drift {entry['drift']['drift_points']:.2f} points, over the budget"
                  for name, entry in report["rejected"].items()]
@@ -142,23 +147,54 @@ def transferred_float_nodes(mini_manifest: dict, mini_graph: Path, full_graph: P
     """precision -> nodes of the full-size graph to keep float: the trained mini's choices, by name, with a
     repeated layer mapped by relative depth (mini layer i of n stands for full layers j with j*n//N == i:
     a one-block SegFormer stage stands for every block of that stage; ViT-mini layer 3 of 4 for layers 9-11)."""
-    mini_depths, full_names = _layer_depths(_node_names(mini_graph)), _node_names(full_graph)
-    full_depths = _layer_depths(full_names)
+    counterparts = full_size_counterparts(_node_names(mini_graph), _node_names(full_graph))
     chosen = {}
     for precision, entry in mini_manifest.get("variants", {}).items():
-        wanted = set()
-        for node in entry.get("nodes_kept_float", []):
-            match = LAYER_INDEX.fullmatch(node)
-            if match is None:
-                wanted.add(node)
-                continue
-            prefix, index, suffix = match.group(1), int(match.group(2)), match.group(3)
-            mini_n, full_n = mini_depths.get(prefix, 1), full_depths.get(prefix, 0)
-            wanted.update(f"{prefix}{j}{suffix}" for j in range(full_n) if j * mini_n // full_n == index)
-        nodes = sorted(wanted & set(full_names))
+        nodes = sorted({full for node in entry.get("nodes_kept_float", []) for full in counterparts.get(node, ())})
         if nodes:
             chosen[precision] = nodes
     return chosen
+
+
+def full_size_counterparts(mini_names: list[str], full_names: list[str]) -> dict[str, list[str]]:
+    """mini node -> the full-size nodes it stands for (same name; a repeated layer by relative depth)."""
+    mini_depths, full_depths, present = _layer_depths(mini_names), _layer_depths(full_names), set(full_names)
+    counterparts = {}
+    for node in mini_names:
+        match = LAYER_INDEX.fullmatch(node)
+        if match is None:
+            names = [node]
+        else:
+            prefix, index, suffix = match.group(1), int(match.group(2)), match.group(3)
+            mini_n, full_n = mini_depths.get(prefix, 1), full_depths.get(prefix, 0)
+            names = [f"{prefix}{j}{suffix}" for j in range(full_n) if j * mini_n // full_n == index]
+        found = [name for name in names if name in present]
+        if found:
+            counterparts[node] = found
+    return counterparts
+
+
+def target_node_costs(mini_graph: Path, full_artifact: Path, work: Path, log) -> dict[str, float]:
+    """mini node -> fp32 ms that its full-size counterparts take, profiled on the full-size graph (one image,
+    the graph onnxruntime's quantizers see): what keeping that mini node float costs in the model that ships."""
+    from PIL import Image
+
+    from edgeforge.quantize.costs import node_times_ms
+    from edgeforge.quantize.onnx_int8 import prepare
+    from edgeforge.runtime import load
+
+    model = load(full_artifact, "fp32")
+    image = Image.new("RGB", (model.preprocessor.width, model.preprocessor.height), (128, 110, 100))
+    feeds = {model.input.name: model.preprocessor([image])}  # timing only: the content does not matter
+    prepared = prepare(full_artifact / "onnx" / "model.onnx", work / "full-size-prepared.onnx")
+    try:
+        full_costs = node_times_ms(prepared, feeds)
+    finally:
+        prepared.unlink(missing_ok=True)
+    counterparts = full_size_counterparts(_node_names(mini_graph), list(full_costs))
+    costs = {node: sum(full_costs[name] for name in names) for node, names in counterparts.items()}
+    log(f"  full-size node costs: {len(costs)} mini nodes mapped, {sum(full_costs.values()):.0f} ms profiled")
+    return costs
 
 
 def _node_names(graph: Path) -> list[str]:
@@ -177,23 +213,43 @@ def _layer_depths(names: list[str]) -> dict[str, int]:
     return depths
 
 
-def build_artifact(row: str, checkpoint: Path, artifact: Path, mini_artifact: Path, targets: str, reuse: bool,
-                   log) -> list[str]:
+def export_once(checkpoint: Path, artifact: Path, targets: str, exported: set[Path], log) -> None:
+    """Build (export) ``artifact`` unless this run already did."""
     from edgeforge.export.build import build, parse_targets
 
-    if reuse and (artifact / "manifest.json").is_file():
+    if artifact not in exported:
+        build(checkpoint, artifact, targets=parse_targets(targets), log=lambda line: log("  " + line))
+        exported.add(artifact)
+
+
+def build_artifact(row: str, name: str, rows: list[tuple[str, str]], work: Path, args: argparse.Namespace,
+                   exported: set[Path], log) -> tuple[Path, Path, list[str]]:
+    """(checkpoint, artifact, notes) for one row: exported and quantized (or reused with --reuse). A mini whose
+    full-size row is in the run searches with the full-size model's node costs, so that model is exported first."""
+    from edgeforge.benchmarks.run import slug
+
+    checkpoint, label = prepare_checkpoint(row, name, work)
+    artifact = work / "artifacts" / slug(label)
+    mini_artifact = work / "artifacts" / slug(row_label(MINIS, name))
+    if args.reuse and artifact not in exported and (artifact / "manifest.json").is_file():
         log(f"  reusing {artifact}")
-        return [FULL_SIZE_NOTE] if row == FULL else []
-    build(checkpoint, artifact, targets=parse_targets(targets), log=lambda line: log("  " + line))
-    note = quantize_artifact(row, artifact, mini_artifact, log)
-    return [note] if note else []
+        return checkpoint, artifact, [FULL_SIZE_NOTE] if row == FULL else []
+    export_once(checkpoint, artifact, args.targets, exported, log)
+    costs = None
+    if row == MINIS and (FULL, name) in rows:
+        full_checkpoint, full_label = prepare_checkpoint(FULL, name, work)
+        full_artifact = work / "artifacts" / slug(full_label)
+        export_once(full_checkpoint, full_artifact, args.targets, exported, log)
+        costs = target_node_costs(artifact / "onnx" / "model.onnx", full_artifact, work, log)
+    note = quantize_artifact(row, artifact, mini_artifact, log, node_costs=costs)
+    return checkpoint, artifact, [note] if note else []
 
 
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from edgeforge.benchmarks.report import write_report
-    from edgeforge.benchmarks.run import bench_model, slug, start_report
+    from edgeforge.benchmarks.run import bench_model, start_report
 
     args = parse_args(argv)
     rows = matrix_rows(args)
@@ -201,15 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     report = start_report(options_for(rows[0][0], args), log)  # machine + peak; each model records its own settings
     assets: dict[str, bytes] = {}
+    exported: set[Path] = set()
     started = time.perf_counter()
     for row, name in tqdm(rows, desc="matrix", unit="model", disable=args.no_progress):
         log(f"== {row}: {name}")
-        checkpoint, label = prepare_checkpoint(row, name, work)
-        artifact = work / "artifacts" / slug(label)
-        mini_artifact = work / "artifacts" / slug(row_label(MINIS, name))
-        notes = build_artifact(row, checkpoint, artifact, mini_artifact, args.targets, args.reuse, log)
+        checkpoint, artifact, notes = build_artifact(row, name, rows, work, args, exported, log)
         options = options_for(row, args, name)
-        entry, extra = bench_model(artifact, None, options, name=label, checkpoint=str(checkpoint), log=log)
+        entry, extra = bench_model(artifact, None, options, name=row_label(row, name), checkpoint=str(checkpoint),
+                                   log=log)
         entry["notes"] = notes + entry["notes"]
         entry["matrix_row"] = row
         report["models"].append(entry)

@@ -77,3 +77,13 @@ def test_full_size_variants_keep_float_what_the_trained_mini_needed(matrix, tmp_
         "quantized": sorted(["/m/head/Conv", *[seg.format(0, i) for i in range(3)]]),
         "q4": sorted([*[seg.format(1, i) for i in range(12)], *[f"/v/layer.{i}/fc/MatMul" for i in (9, 10, 11)]]),
     }
+
+
+def test_each_mini_node_stands_for_its_full_size_counterparts(matrix):
+    """The mapping behind both the transferred float sets and the full-size node costs the mini's search uses."""
+    seg = "/m/encoder/block.{}.{}/mlp/dense1/Conv"
+    mini = [seg.format(2, 0), seg.format(3, 0), "/m/head/Conv", "/m/only_in_mini/Conv"]
+    full = [*[seg.format(2, i) for i in range(40)], *[seg.format(3, i) for i in range(3)], "/m/head/Conv"]
+    counterparts = matrix.full_size_counterparts(mini, full)
+    assert counterparts == {seg.format(2, 0): [seg.format(2, i) for i in range(40)],
+                            seg.format(3, 0): [seg.format(3, i) for i in range(3)], "/m/head/Conv": ["/m/head/Conv"]}

@@ -53,9 +53,14 @@ def test_quantize_writes_variant_and_report(edgeforge, mini_artifacts, tmp_path)
     (("--precisions", "uint8", "--eval-images", "-1"), "0 or more"),
     (("--precisions", "quantized", "--keep-float", "/nowhere/Conv"), "no node named /nowhere/Conv"),
     (("--precisions", "q4", "--block-size", "24"), "block size"),
+    (("--precisions", "quantized", "--node-costs", "{tmp}/nowhere.json"), "cannot read"),
+    (("--precisions", "quantized", "--node-costs", "{tmp}/list.json"), "one JSON object"),
+    (("--precisions", "quantized", "--node-costs", "{tmp}/costs.json"), "no node named /nowhere/Conv"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, edgeforge, mini_artifacts, tmp_path):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "costs.json").write_text(json.dumps({"/nowhere/Conv": 3.0}))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     code, _, err = edgeforge("quantize", mini_artifacts["face-parsing"], *args)
     assert code == 2 and message in error_line(err)

@@ -105,6 +105,32 @@ def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
         quantize(root, precisions="quantized", keep_float=["/nowhere/Conv"], num_images=1, eval_images=1, **QUIET)
 
 
+def test_given_node_costs_reach_the_search_instead_of_measured_ones(models, tmp_path, monkeypatch):
+    """Costs of the model that ships (another device, the full-size model) replace the ones measured here."""
+    import edgeforge.quantize.pipeline as pipeline
+
+    root = artifact_copy(models, "face-parsing", tmp_path)
+    convs = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.op_type == "Conv"]
+    given = {convs[0]: 12.5, convs[1]: 0.0}
+    seen = []
+    real_fit = pipeline.fit_to_budget
+
+    def spy(*args, costs=None, **kwargs):
+        seen.append(costs())
+        return real_fit(*args, costs=costs, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_to_budget", spy)
+    report = quantize(root, precisions="quantized", max_drift=100.0, num_images=1, eval_images=1,
+                      node_costs=given, **QUIET)
+    assert seen == [given] and report["search"]["node_costs"] == "given by the caller"
+    measured = quantize(root, precisions="quantized", max_drift=100.0, num_images=1, eval_images=1, **QUIET)
+    assert measured["search"]["node_costs"].startswith("measured on this graph")
+    for bad, message in (({"/nowhere/Conv": 1.0}, "no node named /nowhere/Conv"),
+                         ({convs[0]: -1.0}, "0 or more"), ({convs[0]: "fast"}, "0 or more")):
+        with pytest.raises(EdgeforgeError, match=message):
+            quantize(root, precisions="quantized", node_costs=bad, num_images=1, eval_images=1, **QUIET)
+
+
 def test_impossible_budget_is_rejected_and_not_written(models, tmp_path):
     root = artifact_copy(models, "face-parsing", tmp_path)
     quantize(root, precisions="uint8", max_drift=100.0, num_images=2, **QUIET)

@@ -43,6 +43,9 @@ def register(sub) -> None:
     parser.add_argument("--keep-float", default=None, metavar="NODES",
                         help="comma-separated ONNX node names held in float in every variant that would quantize "
                         "them (the manifest's nodes_kept_float names them); the search decides the rest")
+    parser.add_argument("--node-costs", default=None, metavar="FILE",
+                        help="JSON object {node name: fp32 ms} the search weighs float choices by, e.g. times "
+                        "profiled on the target device (default: measured here on this graph)")
     parser.add_argument("--sensitivity-images", type=int, default=2,
                         help="images used to rank node sensitivity when a variant misses the budget (default 2)")
     parser.add_argument("--json", default=None, help="also write the report to this JSON file")
@@ -70,12 +73,27 @@ def _quantize(args) -> int:
         eval_images=DEFAULT_EVAL_IMAGES if args.eval_images is None else args.eval_images,
         variants=variants, sensitivity_images=args.sensitivity_images,
         keep_float=[n.strip() for n in args.keep_float.split(",") if n.strip()] if args.keep_float else (),
+        node_costs=read_node_costs(args.node_costs) if args.node_costs else None,
         log=lambda line: print(line, file=sys.stderr),
     )
     print(format_report(report))
     if args.json:
         write_text(args.json, json.dumps(report, indent=2) + "\n")
     return 1 if report["rejected"] else 0
+
+
+def read_node_costs(path: str) -> dict:
+    from edgeforge.errors import EdgeforgeError
+
+    try:
+        costs = json.loads(open(path, encoding="utf-8").read())
+    except OSError as exc:
+        raise EdgeforgeError(f"--node-costs: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise EdgeforgeError(f"--node-costs: {path} is not JSON: {exc}") from None
+    if not isinstance(costs, dict):
+        raise EdgeforgeError(f"--node-costs: {path} must hold one JSON object {{node name: milliseconds}}")
+    return costs
 
 
 def held_out(report: dict) -> str:

@@ -58,6 +58,7 @@ def quantize(
     max_float_fraction: float = 0.5,
     max_probes: int = 48,
     keep_float: Iterable[str] | Mapping[str, Iterable[str]] = (),
+    node_costs: Mapping[str, float] | None = None,
     threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -70,7 +71,10 @@ def quantize(
     points (see ``drift``). ``variants`` overrides recipes by name (see ``recipes.with_options``).
     ``sensitivity_images``, ``max_float_fraction``, ``max_probes``: the search (see ``budget``).
     ``keep_float``: ONNX node names held in float in every variant whose recipe would quantize them (or a
-    mapping precision -> names); the search decides the rest.
+    mapping precision -> names); the search decides the rest. ``node_costs``: node name -> fp32 ms that the
+    search's cost order weighs nodes by (see ``budget``); default: measured here on this graph. Pass the
+    times of the model you will ship (another device, or the full-size model a mini stands for) to choose
+    the float set that is cheapest there.
     """
     root = Path(artifact_dir)
     artifact = _open_artifact(root)
@@ -98,6 +102,7 @@ def quantize(
         context = _BuildContext(root / artifact.variant_file("fp32"), meter.preprocessor(calibration_set.images),
                                 meter.input_name, work, threads)
         held_float = _held_float(keep_float, chosen, context)
+        context.given_costs = _given_costs(node_costs, context)
         for name, variant in chosen.items():
             step_started = time.perf_counter()
             log(f"[{name}] {variant.precision} ({variant.recipe.kind})")
@@ -115,7 +120,8 @@ def quantize(
             else:
                 produced[name] = (path, entry)
                 log(f"[{name}] {_summary(entry)}")
-        info = _quantization_info(calibration_set, eval_set, budget, time.perf_counter() - started)
+        info = _quantization_info(calibration_set, eval_set, budget, time.perf_counter() - started,
+                                  node_costs is not None)
         manifest = _commit(root, produced, rejected, info)
     return {"artifact": str(root), **info, "variants": {n: manifest["variants"][n] for n in produced},
             "rejected": rejected}
@@ -130,6 +136,7 @@ class _BuildContext:
         self.calibration_pixel_values, self.input_name = calibration_pixel_values, input_name
         self._prepared: Path | None = None
         self._node_costs: dict[str, float] | None = None
+        self.given_costs: dict[str, float] | None = None  # the caller's, used instead of measuring
 
     @property
     def prepared(self) -> Path:
@@ -140,7 +147,10 @@ class _BuildContext:
         return self._prepared
 
     def node_costs(self) -> dict[str, float]:
-        """Each node's fp32 time (ms) on one calibration image, measured once per run when a search needs it."""
+        """Each node's fp32 time (ms): the caller's, or measured on one calibration image once per run when a
+        search needs it."""
+        if self.given_costs is not None:
+            return self.given_costs
         if self._node_costs is None:
             from edgeforge.quantize.costs import node_times_ms
 
@@ -185,6 +195,22 @@ def _held_float(keep_float, chosen: dict[str, Variant], context: _BuildContext) 
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise EdgeforgeError(f"--keep-float: no node named {', '.join(unknown[:3])}{more} in the graph")
     return {name: nodes for name, nodes in wanted.items() if nodes}
+
+
+def _given_costs(node_costs: Mapping[str, float] | None, context: _BuildContext) -> dict[str, float] | None:
+    """The caller's node costs, checked: numbers of 0 ms or more, for nodes the graph has."""
+    if node_costs is None:
+        return None
+    costs = {}
+    for name, value in node_costs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise EdgeforgeError(f"node costs: {name!r} has {value!r}; costs are milliseconds, 0 or more")
+        costs[str(name)] = float(value)
+    unknown = sorted(set(costs) - context.node_names())
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise EdgeforgeError(f"node costs: no node named {', '.join(unknown[:3])}{more} in the graph")
+    return costs
 
 
 def _onnx_entry(variant: Variant, outcome: Outcome, budget: Budget, fp32_size: int) -> dict:
@@ -256,7 +282,8 @@ def _images(artifact: Artifact, calibration, count: int, log) -> ImageSet:
     return synthetic_images(artifact.task, labels, count)
 
 
-def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Budget, seconds: float) -> dict:
+def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Budget, seconds: float,
+                       costs_given: bool) -> dict:
     tools = package_versions(TOOLS)
     return {
         "calibration_set": {"source": calibration_set.source, "num_images": len(calibration_set.images),
@@ -266,7 +293,9 @@ def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Bu
                      "reference": "the fp32 ONNX model's own predictions on these images"},
         "max_drift_points": budget.max_drift,
         "search": {"sensitivity_images": budget.sensitivity_images, "max_float_fraction": budget.max_float_fraction,
-                   "max_probes": budget.max_probes},
+                   "max_probes": budget.max_probes,
+                   "node_costs": "given by the caller" if costs_given else "measured on this graph (fp32, one "
+                                 "calibration image)"},
         "tools": tools,
         "seconds": round(seconds, 1),
     }
