@@ -28,7 +28,7 @@ def _fp32_logits(artifact, pixel_values):
 def _candidate_logits(artifact, model_file, batch):
     from edgeforge.runtime import load
 
-    model = load(artifact, model_file=model_file)
+    model = load(artifact, model_file=model_file, fixed_shape=False)
     assert not isinstance(model.input.shape[0], int), "the baseline export keeps a dynamic batch axis"
     return model.forward(batch)
 

@@ -71,8 +71,21 @@ def test_ort_variant_fixed_at_one_image(mini_artifacts, photos):
     assert np.array_equal(together, apart)
 
 
+def test_single_image_session_matches_the_graphs_own_shapes(mini_artifacts, photos):
+    """fixed_shape (the default) pins batch_size/height/width to one image at the preprocessor's size: same
+    logits as the dynamic session, batches run image by image, other sizes refused in one line."""
+    fixed, dynamic = load(mini_artifacts["face-parsing"]), load(mini_artifacts["face-parsing"], fixed_shape=False)
+    assert fixed.input.shape == [1, 3, 256, 256] and dynamic.input.shape == ["batch_size", 3, "height", "width"]
+    assert fixed.takes_batches and dynamic.takes_batches
+    pixel_values, _ = fixed.preprocess([photos["astronaut"], photos["chelsea"], photos["astronaut"]])
+    np.testing.assert_allclose(fixed.forward(pixel_values), dynamic.forward(pixel_values), atol=1e-4, rtol=0)
+    with pytest.raises(EdgeforgeError, match=r"\(N, 3, 256, 256\).*\(1, 3, 128, 128\)"):
+        fixed.forward(np.zeros((1, 3, 128, 128), dtype=np.float32))
+    assert dynamic.forward(np.zeros((1, 3, 128, 128), dtype=np.float32)).shape == (1, 19, 32, 32)
+
+
 def test_dynamic_model_failing_inside_onnxruntime_is_an_edgeforge_error(mini_artifacts, capfd):
-    model = load(mini_artifacts["face-parsing"])
+    model = load(mini_artifacts["face-parsing"], fixed_shape=False)
     with pytest.raises(EdgeforgeError, match=r"onnxruntime failed on input \(1, 3, 8, 8\)"):
         model.forward(np.zeros((1, 3, 8, 8), dtype=np.float32))  # too small for SegFormer's strided stages
     assert "onnxruntime" not in capfd.readouterr().err  # no duplicate log line from ORT itself

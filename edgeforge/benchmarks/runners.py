@@ -42,7 +42,7 @@ def onnxruntime_runner(name: str, kind: str, artifact: Path, threads: int, provi
                        variant: str | None = None, model_file: Path | None = None, verify: bool = True) -> Runner:
     """A runtime ``Model`` for a variant of ``artifact`` (or any ONNX file run with its configs)."""
     model = load_model(artifact, threads, provider, variant, model_file, verify)
-    return Runner(name, kind, threads, provider, model.forward, dynamic_batch=not isinstance(model.input.shape[0], int),
+    return Runner(name, kind, threads, provider, model.forward, dynamic_batch=model.takes_batches,
                   forward_releasing=lambda pixel_values: model.forward(pixel_values, release_memory=True))
 
 

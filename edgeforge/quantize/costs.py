@@ -16,7 +16,7 @@ KERNEL_SUFFIX = "_kernel_time"
 
 def node_times_ms(model_path: str | Path, feeds: dict[str, np.ndarray], runs: int = 3,
                   threads: int | None = None) -> dict[str, float]:
-    """Node name -> mean kernel time in ms over ``runs`` runs after one warm-up (CPU provider)."""
+    """Node name -> median kernel time in ms over ``runs`` runs after one warm-up (CPU provider)."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="edgeforge-profile-") as tmp:
@@ -31,13 +31,14 @@ def node_times_ms(model_path: str | Path, feeds: dict[str, np.ndarray], runs: in
         for _ in range(1 + runs):
             session.run(None, feeds)
         events = json.loads(Path(session.end_profiling()).read_text())
-    return mean_kernel_times(events, runs)
+    return median_kernel_times(events, runs)
 
 
-def mean_kernel_times(events: list[dict], runs: int) -> dict[str, float]:
-    """Mean of each node's last ``runs`` kernel times (ms) in an onnxruntime profile (the warm-up dropped)."""
+def median_kernel_times(events: list[dict], runs: int) -> dict[str, float]:
+    """Median of each node's last ``runs`` kernel times (ms) in an onnxruntime profile (the warm-up dropped;
+    the median, because one run of a small node that the scheduler preempted would swamp a mean)."""
     times: dict[str, list[float]] = defaultdict(list)
     for event in events:
         if event.get("cat") == "Node" and event.get("name", "").endswith(KERNEL_SUFFIX):
             times[event["name"][: -len(KERNEL_SUFFIX)]].append(event["dur"] / 1e3)
-    return {name: float(np.mean(values[-runs:])) for name, values in times.items()}
+    return {name: float(np.median(values[-runs:])) for name, values in times.items()}
