@@ -213,13 +213,17 @@ def _layer_depths(names: list[str]) -> dict[str, int]:
     return depths
 
 
-def export_once(checkpoint: Path, artifact: Path, targets: str, exported: set[Path], log) -> None:
-    """Build (export) ``artifact`` unless this run already did."""
+def export_once(checkpoint: Path, artifact: Path, args: argparse.Namespace, exported: set[Path], log) -> None:
+    """Build (export) ``artifact`` unless this run already did (or, with --reuse, an earlier run did)."""
     from edgeforge.export.build import build, parse_targets
 
-    if artifact not in exported:
-        build(checkpoint, artifact, targets=parse_targets(targets), log=lambda line: log("  " + line))
-        exported.add(artifact)
+    if artifact in exported:
+        return
+    if args.reuse and (artifact / "manifest.json").is_file():
+        log(f"  reusing the export in {artifact}")
+    else:
+        build(checkpoint, artifact, targets=parse_targets(args.targets), log=lambda line: log("  " + line))
+    exported.add(artifact)
 
 
 def build_artifact(row: str, name: str, rows: list[tuple[str, str]], work: Path, args: argparse.Namespace,
@@ -234,12 +238,12 @@ def build_artifact(row: str, name: str, rows: list[tuple[str, str]], work: Path,
     if args.reuse and artifact not in exported and (artifact / "manifest.json").is_file():
         log(f"  reusing {artifact}")
         return checkpoint, artifact, [FULL_SIZE_NOTE] if row == FULL else []
-    export_once(checkpoint, artifact, args.targets, exported, log)
+    export_once(checkpoint, artifact, args, exported, log)
     costs = None
     if row == MINIS and (FULL, name) in rows:
         full_checkpoint, full_label = prepare_checkpoint(FULL, name, work)
         full_artifact = work / "artifacts" / slug(full_label)
-        export_once(full_checkpoint, full_artifact, args.targets, exported, log)
+        export_once(full_checkpoint, full_artifact, args, exported, log)
         costs = target_node_costs(artifact / "onnx" / "model.onnx", full_artifact, work, log)
     note = quantize_artifact(row, artifact, mini_artifact, log, node_costs=costs)
     return checkpoint, artifact, [note] if note else []
