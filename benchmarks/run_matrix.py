@@ -177,18 +177,21 @@ def full_size_counterparts(mini_names: list[str], full_names: list[str]) -> dict
 def target_node_costs(mini_graph: Path, full_artifact: Path, work: Path, log) -> dict[str, float]:
     """mini node -> fp32 ms that its full-size counterparts take, profiled on the full-size graph (one image,
     the graph onnxruntime's quantizers see): what keeping that mini node float costs in the model that ships."""
+    import onnx
     from PIL import Image
 
     from edgeforge.quantize.costs import node_times_ms
     from edgeforge.quantize.onnx_int8 import prepare
-    from edgeforge.runtime import load
+    from edgeforge.runtime.artifact import Artifact
+    from edgeforge.runtime.preprocess import Preprocessor
 
-    model = load(full_artifact, "fp32")
-    image = Image.new("RGB", (model.preprocessor.width, model.preprocessor.height), (128, 110, 100))
-    feeds = {model.input.name: model.preprocessor([image])}  # timing only: the content does not matter
+    # The artifact's configs and graph header only: a session of the full-size model is the profiler's.
+    preprocessor = Preprocessor.from_config(Artifact.open(full_artifact).preprocessor_config)
+    image = Image.new("RGB", (preprocessor.width, preprocessor.height), (128, 110, 100))
     prepared = prepare(full_artifact / "onnx" / "model.onnx", work / "full-size-prepared.onnx")
     try:
-        full_costs = node_times_ms(prepared, feeds)
+        input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+        full_costs = node_times_ms(prepared, {input_name: preprocessor([image])})  # content does not matter
     finally:
         prepared.unlink(missing_ok=True)
     counterparts = full_size_counterparts(_node_names(mini_graph), list(full_costs))
@@ -213,39 +216,43 @@ def _layer_depths(names: list[str]) -> dict[str, int]:
     return depths
 
 
-def export_once(checkpoint: Path, artifact: Path, args: argparse.Namespace, exported: set[Path], log) -> None:
-    """Build (export) ``artifact`` unless this run already did (or, with --reuse, an earlier run did)."""
+def artifact_dir(row: str, name: str, work: Path) -> Path:
+    from edgeforge.benchmarks.run import slug
+
+    return work / "artifacts" / slug(row_label(row, name))
+
+
+def exported_once(row: str, name: str, work: Path, args: argparse.Namespace, made: dict[Path, Path],
+                  log) -> tuple[Path, Path]:
+    """(checkpoint, artifact) of a row: the checkpoint written and the artifact exported once per run (with
+    --reuse, an export an earlier run left is taken as it is); ``made`` maps artifact -> checkpoint."""
     from edgeforge.export.build import build, parse_targets
 
-    if artifact in exported:
-        return
-    if args.reuse and (artifact / "manifest.json").is_file():
-        log(f"  reusing the export in {artifact}")
-    else:
-        build(checkpoint, artifact, targets=parse_targets(args.targets), log=lambda line: log("  " + line))
-    exported.add(artifact)
+    artifact = artifact_dir(row, name, work)
+    if artifact not in made:
+        checkpoint, _ = prepare_checkpoint(row, name, work)
+        if args.reuse and (artifact / "manifest.json").is_file():
+            log(f"  reusing the export in {artifact}")
+        else:
+            build(checkpoint, artifact, targets=parse_targets(args.targets), log=lambda line: log("  " + line))
+        made[artifact] = checkpoint
+    return made[artifact], artifact
 
 
 def build_artifact(row: str, name: str, rows: list[tuple[str, str]], work: Path, args: argparse.Namespace,
-                   exported: set[Path], log) -> tuple[Path, Path, list[str]]:
+                   made: dict[Path, Path], log) -> tuple[Path, Path, list[str]]:
     """(checkpoint, artifact, notes) for one row: exported and quantized (or reused with --reuse). A mini whose
     full-size row is in the run searches with the full-size model's node costs, so that model is exported first."""
-    from edgeforge.benchmarks.run import slug
-
-    checkpoint, label = prepare_checkpoint(row, name, work)
-    artifact = work / "artifacts" / slug(label)
-    mini_artifact = work / "artifacts" / slug(row_label(MINIS, name))
-    if args.reuse and artifact not in exported and (artifact / "manifest.json").is_file():
+    artifact = artifact_dir(row, name, work)
+    if args.reuse and artifact not in made and (artifact / "manifest.json").is_file():
         log(f"  reusing {artifact}")
-        return checkpoint, artifact, [FULL_SIZE_NOTE] if row == FULL else []
-    export_once(checkpoint, artifact, args, exported, log)
+        return prepare_checkpoint(row, name, work)[0], artifact, [FULL_SIZE_NOTE] if row == FULL else []
+    checkpoint, artifact = exported_once(row, name, work, args, made, log)
     costs = None
     if row == MINIS and (FULL, name) in rows:
-        full_checkpoint, full_label = prepare_checkpoint(FULL, name, work)
-        full_artifact = work / "artifacts" / slug(full_label)
-        export_once(full_checkpoint, full_artifact, args, exported, log)
+        _, full_artifact = exported_once(FULL, name, work, args, made, log)
         costs = target_node_costs(artifact / "onnx" / "model.onnx", full_artifact, work, log)
-    note = quantize_artifact(row, artifact, mini_artifact, log, node_costs=costs)
+    note = quantize_artifact(row, artifact, artifact_dir(MINIS, name, work), log, node_costs=costs)
     return checkpoint, artifact, [note] if note else []
 
 
@@ -261,11 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     report = start_report(options_for(rows[0][0], args), log)  # machine + peak; each model records its own settings
     assets: dict[str, bytes] = {}
-    exported: set[Path] = set()
+    made: dict[Path, Path] = {}  # artifact -> checkpoint, for what this run exported
     started = time.perf_counter()
     for row, name in tqdm(rows, desc="matrix", unit="model", disable=args.no_progress):
         log(f"== {row}: {name}")
-        checkpoint, artifact, notes = build_artifact(row, name, rows, work, args, exported, log)
+        checkpoint, artifact, notes = build_artifact(row, name, rows, work, args, made, log)
         options = options_for(row, args, name)
         entry, extra = bench_model(artifact, None, options, name=row_label(row, name), checkpoint=str(checkpoint),
                                    log=log)

@@ -102,7 +102,8 @@ def quantize(
         context = _BuildContext(root / artifact.variant_file("fp32"), meter.preprocessor(calibration_set.images),
                                 meter.input_name, work, threads)
         held_float = _held_float(keep_float, chosen, context)
-        context.given_costs = _given_costs(node_costs, context)
+        if node_costs is not None:
+            context.use_node_costs(_checked_costs(node_costs, context))
         for name, variant in chosen.items():
             step_started = time.perf_counter()
             log(f"[{name}] {variant.precision} ({variant.recipe.kind})")
@@ -136,7 +137,7 @@ class _BuildContext:
         self.calibration_pixel_values, self.input_name = calibration_pixel_values, input_name
         self._prepared: Path | None = None
         self._node_costs: dict[str, float] | None = None
-        self.given_costs: dict[str, float] | None = None  # the caller's, used instead of measuring
+        self._node_names: set[str] | None = None
 
     @property
     def prepared(self) -> Path:
@@ -146,11 +147,13 @@ class _BuildContext:
             self._prepared = prepare(self.fp32_path, self.work / "prepared.onnx")
         return self._prepared
 
+    def use_node_costs(self, costs: dict[str, float]) -> None:
+        """The caller's node times, used instead of measuring them here."""
+        self._node_costs = costs
+
     def node_costs(self) -> dict[str, float]:
         """Each node's fp32 time (ms): the caller's, or measured on one calibration image once per run when a
         search needs it."""
-        if self.given_costs is not None:
-            return self.given_costs
         if self._node_costs is None:
             from edgeforge.quantize.costs import node_times_ms
 
@@ -158,10 +161,16 @@ class _BuildContext:
             self._node_costs = node_times_ms(self.prepared, feeds, threads=self.threads)
         return self._node_costs
 
-    def node_names(self) -> set[str]:
-        from edgeforge.quantize.onnx_graph import load_model
+    def require_nodes(self, names, what: str) -> None:
+        """Refuse node names the graph lacks (``what`` says which option named them)."""
+        if self._node_names is None:
+            from edgeforge.quantize.onnx_graph import load_model
 
-        return {node.name for node in load_model(self.prepared).graph.node}
+            self._node_names = {node.name for node in load_model(self.prepared).graph.node}
+        unknown = sorted(set(names) - self._node_names)
+        if unknown:
+            more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+            raise EdgeforgeError(f"{what}: no node named {', '.join(unknown[:3])}{more} in the graph")
 
     def quantizer(self, variant: Variant):
         from edgeforge.quantize import onnx_int4, onnx_int8
@@ -190,26 +199,19 @@ def _held_float(keep_float, chosen: dict[str, Variant], context: _BuildContext) 
     else:
         wanted = dict.fromkeys(onnx_names, frozenset(keep_float))
     asked = frozenset().union(*wanted.values()) if wanted else frozenset()
-    unknown = sorted(asked - context.node_names()) if asked else []
-    if unknown:
-        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise EdgeforgeError(f"--keep-float: no node named {', '.join(unknown[:3])}{more} in the graph")
+    if asked:
+        context.require_nodes(asked, "--keep-float")
     return {name: nodes for name, nodes in wanted.items() if nodes}
 
 
-def _given_costs(node_costs: Mapping[str, float] | None, context: _BuildContext) -> dict[str, float] | None:
+def _checked_costs(node_costs: Mapping[str, float], context: _BuildContext) -> dict[str, float]:
     """The caller's node costs, checked: numbers of 0 ms or more, for nodes the graph has."""
-    if node_costs is None:
-        return None
     costs = {}
     for name, value in node_costs.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise EdgeforgeError(f"node costs: {name!r} has {value!r}; costs are milliseconds, 0 or more")
         costs[str(name)] = float(value)
-    unknown = sorted(set(costs) - context.node_names())
-    if unknown:
-        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise EdgeforgeError(f"node costs: no node named {', '.join(unknown[:3])}{more} in the graph")
+    context.require_nodes(costs, "node costs")
     return costs
 
 
