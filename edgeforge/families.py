@@ -35,6 +35,10 @@ class Family:
     # the onnxruntime transformer-optimizer profile (edgeforge.export.optimize.FUSION_PROFILES).
     torch_rewrites: tuple[str, ...] = ()
     fusion_profile: str | None = None
+    # Quantization: each pattern (a regex on ONNX node names) makes one unit that the budget search keeps
+    # float or quantizes as a whole (edgeforge.quantize.budget.group_candidates), for nodes whose mixed
+    # precision costs more in layout conversions at run time than int8 saves.
+    quantize_together: tuple[str, ...] = ()
 
     def transformers_class(self, which: str):
         import transformers
@@ -62,6 +66,10 @@ SEGFORMER = Family(
     output_axes={0: "batch_size", 2: "logits_height", 3: "logits_width"},
     torch_rewrites=("segformer-decode-head", "segformer-mix-ffn-nchw"),
     fusion_profile="segformer",
+    # The head's convolutions feed one resize/add/ReLU chain that onnxruntime's CPU provider runs in its
+    # blocked (NCHWc) layout only when they are all float: one int8 projection among float ones put that
+    # chain back in NCHW (b2: +12 ms of resize and reorders for < 1 ms that int8 saved).
+    quantize_together=(r"/decode_head/",),
 )
 
 VIT = Family(

@@ -310,3 +310,55 @@ def test_node_times_come_from_the_profiler_under_the_graph_names(tmp_path):
     times = node_times_ms(tmp_path / "two.onnx", {"x": rng.standard_normal((512, 256)).astype(np.float32)}, runs=5)
     assert set(times) == {"wide/MatMul", "narrow/MatMul"}
     assert times["wide/MatMul"] > times["narrow/MatMul"] > 0  # 256x wider output
+
+
+def test_nodes_matched_together_are_searched_and_kept_float_as_one_unit(tmp_path):
+    from edgeforge.quantize.budget import group_candidates
+
+    harm = {"enc/a": 0.05, "head/p0": 2.0, "enc/b": 0.6, "head/p1": 0.0, "enc/c": 1.2}  # 3.85 points in all
+    together = (r"^head/",)
+    assert group_candidates(list(harm), 48, together) == [["enc/a"], ["head/p0", "head/p1"], ["enc/b"], ["enc/c"]]
+    assert group_candidates(list(harm), 2, together) == [["enc/a", "head/p0", "head/p1"], ["enc/b", "enc/c"]]
+    alone = fit_to_budget(_FakeQuantizer(harm), _FakeMeter(harm), Budget(max_drift=1.0, max_float_fraction=1.0),
+                          tmp_path, "alone", log=lambda _: None)
+    assert alone.kept_float == ["head/p0", "enc/c"]  # head/p1 alone does no harm, so it would be int8
+    outcome = fit_to_budget(_FakeQuantizer(harm), _FakeMeter(harm),
+                            Budget(max_drift=1.0, max_float_fraction=1.0, together=together), tmp_path, "unit",
+                            log=lambda _: None)
+    assert outcome.passed and outcome.kept_float == ["head/p0", "head/p1", "enc/c"]
+    assert "head/p1" not in json.loads(outcome.path.read_text())
+
+
+def test_nodes_sharing_a_bias_get_their_own_so_a_float_one_keeps_constant_inputs(tmp_path):
+    """onnxruntime's quantizer rewrites a tensor for all its consumers: without a copy each, the Conv kept float
+    would read the shared bias through DequantizeLinear (and onnxruntime's blocked kernels need a constant)."""
+    from edgeforge.quantize.onnx_int8 import StaticInt8Quantizer, prepare
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((8, 8, 1, 1)).astype(np.float32) * 0.3, "w")
+    bias = numpy_helper.from_array(np.zeros(8, np.float32), "b")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["h"], name="first"),
+                               helper.make_node("Relu", ["h"], ["r"], name="relu"),
+                               helper.make_node("Conv", ["r", "w", "b"], ["y"], name="second")],
+                              "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])], [weight, bias])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "shared.onnx")
+    prepared = prepare(tmp_path / "shared.onnx", tmp_path / "prepared.onnx")
+
+    nodes = {n.name: n for n in onnx.load(str(prepared)).graph.node}
+    assert len({*nodes["first"].input[1:], *nodes["second"].input[1:]}) == 4
+    x = rng.standard_normal((1, 8, 16, 16)).astype(np.float32)
+    before, after = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+                     for p in (tmp_path / "shared.onnx", prepared))
+    np.testing.assert_array_equal(before, after)
+
+    quantizer = StaticInt8Quantizer(prepared, VARIANTS["int8"].recipe, x, "x", tmp_path)
+    quantized = onnx.load(str(quantizer.write(tmp_path / "q.onnx", frozenset({"second"}))))
+    constants = {init.name for init in quantized.graph.initializer}
+    second = next(n for n in quantized.graph.node if n.name == "second")
+    assert second.input[1] in constants and second.input[2] in constants
+    assert any(n.op_type == "DequantizeLinear" and n.output[0] in next(m for m in quantized.graph.node
+                                                                        if m.name == "first").input
+               for n in quantized.graph.node)  # and the other one is quantized

@@ -85,6 +85,23 @@ def test_tight_budget_keeps_nodes_float_and_lowers_drift(models, tmp_path):
     load(root, "uint8")
 
 
+def test_the_decode_head_is_kept_float_or_quantized_as_one_unit(models, tmp_path):
+    """SegFormer declares its decode head one unit (families.SEGFORMER.quantize_together): a budget that needs
+    some nodes float keeps all of the head's convolutions float or none."""
+    root = artifact_copy(models, "clothes-parsing", tmp_path)
+    loose = quantize(root, precisions="quantized", max_drift=100.0, num_images=2, eval_images=4, **QUIET)
+    first = loose["variants"]["quantized"]["drift"]["drift_points"]
+    report = quantize(root, precisions="quantized", max_drift=round(first * 0.3, 3), num_images=2, eval_images=4,
+                      **QUIET)
+    entry = report["variants"]["quantized"]
+    assert report["search"]["quantized_together"] == ["/decode_head/"]
+    head = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node
+            if n.op_type == "Conv" and "/decode_head/" in n.name]
+    kept = set(entry["nodes_kept_float"])
+    assert len(head) == 5 and 0 < len(kept) < entry["search"]["candidate_nodes"]
+    assert set(head) <= kept or not set(head) & kept
+
+
 def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
     root = artifact_copy(models, "face-parsing", tmp_path)
     first = quantize(root, precisions="quantized", max_drift=100.0, num_images=2, eval_images=2, **QUIET)

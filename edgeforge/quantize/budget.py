@@ -13,7 +13,8 @@
    set costs less time: the most sensitive nodes are often the widest convolutions at high resolution,
    the ones int8 speeds up most.
 
-Nodes the caller names in ``always_float`` stay float in every build and are not searched.
+Nodes the caller names in ``always_float`` stay float in every build and are not searched. Nodes that
+match one of ``Budget.together``'s patterns are searched as one unit (see ``group_candidates``).
 
 Cost: at most 1 + ``max_probes`` + (1 + log2(``max_probes``)) x (number of orders) builds, each measured
 by one onnxruntime session, plus one profiled fp32 run for the costs.
@@ -21,6 +22,7 @@ by one onnxruntime session, plus one profiled fp32 run for the costs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ class Budget:
     sensitivity_images: int = 2
     max_float_fraction: float = 0.5
     max_probes: int = 48
+    together: tuple[str, ...] = ()  # regexes on node names: the nodes each matches are kept float as one unit
 
 
 @dataclass
@@ -76,7 +79,7 @@ def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workd
     if not searchable:  # everything the search could keep float already is
         trials.discard()
         return Outcome(None, full_drift, base, full_drift, len(quantizer.candidates), builds=trials.count)
-    groups = group_candidates(searchable, budget.max_probes)
+    groups = group_candidates(searchable, budget.max_probes, budget.together)
     ranked = rank_sensitivity(quantizer, meter, workdir, name, groups, budget.sensitivity_images)
     ranking = [(node, score) for group, score in ranked for node in group]
     orders = [("most sensitive", ranked)]
@@ -155,11 +158,24 @@ def _median(costs: Mapping[str, float]) -> float:
     return known[len(known) // 2] if known else 1.0
 
 
-def group_candidates(candidates: list[str], max_probes: int) -> list[list[str]]:
-    """One node per group, or ``max_probes`` groups of neighbouring nodes when there are more."""
-    count = min(len(candidates), max(1, max_probes))
-    bounds = [round(i * len(candidates) / count) for i in range(count + 1)]
-    return [candidates[bounds[i]:bounds[i + 1]] for i in range(count)]
+def group_candidates(candidates: list[str], max_probes: int, together: tuple[str, ...] = ()) -> list[list[str]]:
+    """The search's units: the nodes that match one pattern of ``together`` form one unit (placed where the
+    first of them is), every other node is a unit of its own. With more than ``max_probes`` units,
+    neighbouring units are merged into ``max_probes`` groups."""
+    units: list[list[str]] = []
+    by_pattern: dict[str, list[str]] = {}
+    for node in candidates:
+        pattern = next((p for p in together if re.search(p, node)), None)
+        if pattern is None:
+            units.append([node])
+        elif pattern in by_pattern:
+            by_pattern[pattern].append(node)
+        else:
+            by_pattern[pattern] = [node]
+            units.append(by_pattern[pattern])
+    count = min(len(units), max(1, max_probes))
+    bounds = [round(i * len(units) / count) for i in range(count + 1)]
+    return [[node for unit in units[bounds[i]:bounds[i + 1]] for node in unit] for i in range(count)]
 
 
 def _group_limit(ranked: list[tuple[list[str], float]], max_nodes: float) -> int:

@@ -18,11 +18,13 @@ import onnx
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.calibration import PixelValuesReader
-from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, weighted_nodes
+from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, unshare_weights, weighted_nodes
 from edgeforge.quantize.recipes import DynamicInt8Recipe, HybridInt8Recipe, StaticInt8Recipe
 
 def prepare(fp32_path: str | Path, out_path: str | Path) -> Path:
-    """onnxruntime's recommended pre-processing; names every node (quantizers select nodes by name).
+    """onnxruntime's recommended pre-processing; names every node (quantizers select nodes by name) and gives
+    each weighted node its own weights (``unshare_weights``: a node kept float must not share a tensor the
+    quantizer rewrites).
 
     Symbolic shape inference runs only for graphs with com.microsoft (fused) ops, the ones onnx's own
     shape inference cannot type: on plain exports it adds nothing the quantizers use and costs 10x the
@@ -37,7 +39,9 @@ def prepare(fp32_path: str | Path, out_path: str | Path) -> Path:
     except Exception as exc:  # shape inference raises many types; the first line says which node failed
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgeforgeError(f"onnxruntime's quantization pre-processing failed on {fp32_path}: {first}") from None
-    save_model(load_model(out_path), out_path)
+    model = load_model(out_path)
+    unshare_weights(model)
+    save_model(model, out_path)
     return out_path
 
 

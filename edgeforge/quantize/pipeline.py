@@ -69,7 +69,8 @@ def quantize(
     ``eval_images`` measure drift (when the folder has no more, the calibration images do, and the
     manifest says so); without it, synthetic images suited to the model's labels. ``max_drift``: the budget in
     points (see ``drift``). ``variants`` overrides recipes by name (see ``recipes.with_options``).
-    ``sensitivity_images``, ``max_float_fraction``, ``max_probes``: the search (see ``budget``).
+    ``sensitivity_images``, ``max_float_fraction``, ``max_probes``: the search (see ``budget``); the model
+    family's ``quantize_together`` patterns (``edgeforge.families``) set which nodes it decides as one unit.
     ``keep_float``: ONNX node names held in float in every variant whose recipe would quantize them (or a
     mapping precision -> names); the search decides the rest. ``node_costs``: node name -> fp32 ms that the
     search's cost order weighs nodes by (see ``budget``); default: measured here on this graph. Pass the
@@ -89,7 +90,7 @@ def quantize(
     if any(v.format == "coreml" for v in chosen.values()) and not (root / COREML_SOURCE).is_dir():
         raise EdgeforgeError(f"{root} has no {COREML_SOURCE}: build it with --targets onnx,coreml first")
     calibration_set, eval_set = split_images(_images(artifact, calibration, num_images + eval_images, log), num_images)
-    budget = Budget(max_drift, sensitivity_images, max_float_fraction, max_probes)
+    budget = Budget(max_drift, sensitivity_images, max_float_fraction, max_probes, _quantized_together(artifact))
     started = time.perf_counter()
     held_out = "held out" if eval_set is not calibration_set else "the calibration images themselves"
     log(f"calibrating on {len(calibration_set.images)} image(s), measuring drift on {len(eval_set.images)} "
@@ -273,6 +274,14 @@ def _open_artifact(root: Path) -> Artifact:
     return artifact
 
 
+def _quantized_together(artifact: Artifact) -> tuple[str, ...]:
+    """The family's units for the search (``Family.quantize_together``); none for a model type not declared."""
+    from edgeforge.families import FAMILIES
+
+    family = FAMILIES.get(artifact.config.get("model_type"))
+    return family.quantize_together if family else ()
+
+
 def _default_precisions(root: Path) -> tuple[str, ...]:
     return ONNX_PRECISIONS + (COREML_PRECISIONS if (root / COREML_SOURCE).is_dir() else ())
 
@@ -295,7 +304,7 @@ def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Bu
                      "reference": "the fp32 ONNX model's own predictions on these images"},
         "max_drift_points": budget.max_drift,
         "search": {"sensitivity_images": budget.sensitivity_images, "max_float_fraction": budget.max_float_fraction,
-                   "max_probes": budget.max_probes,
+                   "max_probes": budget.max_probes, "quantized_together": list(budget.together),
                    "node_costs": "given by the caller" if costs_given else "measured on this graph (fp32, one "
                                  "calibration image)"},
         "tools": tools,
