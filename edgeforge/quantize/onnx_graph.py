@@ -47,8 +47,8 @@ def unshare_weights(model: onnx.ModelProto, op_types=WEIGHTED_OPS) -> int:
     Why: onnxruntime's quantizers quantize a tensor for all of its consumers. A node kept float that shares,
     say, an all-zero bias with a quantized one then reads that bias through DequantizeLinear, and a float
     Conv whose bias is not a constant loses onnxruntime's blocked-layout (NCHWc) kernels: SegFormer-b2's
-    kept-float convolutions ran 20-40 % slower so. Exporters share identical initializers (the zero biases
-    of a freshly initialised model are all one tensor), so this is not rare.
+    kept-float convolutions took 71 ms instead of 57 (its stage-1 depthwise ones 2.7x as long). Exporters
+    share identical initializers (the zero biases of a freshly initialised model are all one tensor).
     """
     initializers = {init.name: init for init in model.graph.initializer}
     uses = Counter(name for node in model.graph.node for name in node.input if name in initializers)
