@@ -1,6 +1,6 @@
 """The main job end to end: checkpoint -> artifacts -> quantized variants -> benchmark report.
 
-Each stage is its own function (``export.build.build``, ``quantize.quantize``, ``benchmarks.bench``);
+Each stage is its own function (``stages.build``, ``stages.quantize``, ``benchmarks.bench``);
 this module only chains them, in the one direction data flows.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.contract import DEFAULT_MAX_DRIFT, check_budget
 from edgeforge.errors import EdgeforgeError
 
 BENCH_MODES = ("quick", "full", "none")
@@ -16,10 +17,10 @@ BENCH_MODES = ("quick", "full", "none")
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    targets: tuple[str, ...] = ("onnx", "ort", "coreml")
+    targets: tuple[str, ...] | None = None  # None: every registered target
     precisions: str | None = None  # None: every precision the targets allow; "none": skip quantization
     calibration: str | Path | None = None  # image folder; None: synthetic images matching the labels
-    max_drift: float = 0.5
+    max_drift: float = DEFAULT_MAX_DRIFT
     bench: str = "quick"  # quick | full | none
     report_dir: str | Path | None = None  # default: OUT/../NAME-report
     dataset: str | Path | None = None  # for drift in the report; None: synthetic
@@ -32,6 +33,7 @@ class PipelineOptions:
     def check(self) -> None:
         if self.bench not in BENCH_MODES:
             raise EdgeforgeError(f"unknown bench mode {self.bench!r}; choose from {', '.join(BENCH_MODES)}")
+        check_budget(self.max_drift)  # before minutes of export, not after
 
 
 def default_report_dir(out_dir: str | Path) -> Path:
@@ -42,25 +44,21 @@ def default_report_dir(out_dir: str | Path) -> Path:
 def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptions = PipelineOptions(),
                  log=print) -> dict:
     """Build, quantize and benchmark ``source`` into ``out_dir``; returns {manifest, quantize, report}."""
-    from edgeforge.export.build import build, parse_targets
+    from edgeforge.stages import build, quantize
+    from edgeforge.targets import TARGETS, parse_precisions, parse_targets
 
     options.check()
-    targets = parse_targets(options.targets)
+    targets = parse_targets(options.targets or tuple(TARGETS))
     quantizing = options.precisions != "none"
-    if quantizing:
-        from edgeforge.quantize import parse_precisions
-
-        if options.precisions is not None:
-            parse_precisions(options.precisions)  # a bad name fails before the export, not after
+    if quantizing and options.precisions is not None:
+        parse_precisions(options.precisions)  # a bad name fails before the export, not after
     result = {"manifest": build(source, out_dir, targets=targets, trust_pickle=options.trust_pickle,
                                 opset=options.opset, fold=options.fold, optimize=options.optimize,
                                 postprocess_in_graph=options.postprocess_in_graph, log=log)}
     if quantizing:
-        from edgeforge.quantize import quantize
-
         log("quantizing ...")
         result["quantize"] = quantize(out_dir, precisions=options.precisions, calibration=options.calibration,
-                                      max_drift=options.max_drift, log=log)
+                                      budget=options.max_drift, log=log)
     if options.bench != "none":
         from edgeforge.benchmarks.run import BenchOptions, bench
 

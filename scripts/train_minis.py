@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before torch is imported: spinning OpenMP workers waste a shared CPU (see edgeforge/cli/zoo.py).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from edgeforge.errors import EdgeforgeError
-    from edgeforge.zoo.reference import REFERENCE_NAMES
+    from edgeforge.references import REFERENCE_NAMES
     from edgeforge.zoo.shipped import TRAINED_DIR, trained_dir_name
     from edgeforge.zoo.train import train_mini
 

@@ -26,7 +26,7 @@ def mini_checkpoints(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mini_artifacts(tmp_path_factory, mini_checkpoints):
     """reference name -> artifact directory (ONNX + ORT) built from the mini checkpoint."""
-    from edgeforge.export.build import build
+    from edgeforge.stages import build
 
     root = tmp_path_factory.mktemp("artifacts")
     artifacts = {}
@@ -40,7 +40,7 @@ def mini_artifacts(tmp_path_factory, mini_checkpoints):
 def trained_artifacts(tmp_path_factory):
     """reference name -> ONNX artifact directory built from the shipped trained mini (real accuracy, so
     drift means what it says). Tests that add variants copy it first."""
-    from edgeforge.export.build import build
+    from edgeforge.stages import build
     from edgeforge.zoo.shipped import trained_checkpoint
 
     root = tmp_path_factory.mktemp("trained-artifacts")

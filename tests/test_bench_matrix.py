@@ -1,4 +1,4 @@
-"""benchmarks/run_matrix.py: which rows it runs and with which settings (the run itself is smoke-tested by hand
+"""experiments/run_matrix.py: which rows it runs and with which settings (the run itself is smoke-tested by hand
 in quick mode on the minis; the full-size matrix is for the release machine)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from edgeforge.errors import EdgeforgeError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_matrix.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "run_matrix.py"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ from edgeforge.benchmarks.accuracy import measure_drift
 from edgeforge.benchmarks.compare import compare_reports
 from edgeforge.benchmarks.latency import Timed, round_robin, summarize
 from edgeforge.benchmarks.machine import cpuinfo
-from edgeforge.benchmarks.plots import DPI, class_iou_drift_plot, latency_plot, pareto_front, pareto_plot, side_by_side
+from edgeforge.benchmarks.plots import (
+    DPI,
+    class_iou_drift_plot,
+    latency_plot,
+    pareto_front,
+    pareto_plot,
+    side_by_side,
+)
 from edgeforge.benchmarks.recommend import recommend
 from edgeforge.benchmarks.report import read_report, render_markdown, write_report
 from edgeforge.benchmarks.size import compressed_sizes, variant_files

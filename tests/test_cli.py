@@ -6,9 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import one_line_error
+from PIL import Image
 
 
 def edgeforge(*args, cwd=None):

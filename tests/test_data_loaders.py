@@ -10,7 +10,7 @@ from PIL import Image
 
 from edgeforge.data.datasets import open_dataset
 from edgeforge.errors import EdgeforgeError
-from edgeforge.zoo.reference import label_names
+from edgeforge.references import label_names
 
 
 def save_image(path, size=(16, 16), colour=(200, 120, 40), fmt=None):

@@ -13,8 +13,9 @@ from edgeforge.cli import data as data_cli
 from edgeforge.data import synth
 from edgeforge.data.datasets import open_dataset
 from edgeforge.data.synth import make_sample, write_dataset
+from edgeforge.data.synth.faces import FACE
 from edgeforge.errors import EdgeforgeError
-from edgeforge.zoo.reference import label_names
+from edgeforge.references import label_names
 
 SMALL = 96  # enough pixels for every part to show, small enough to be fast
 
@@ -152,7 +153,7 @@ def test_skin_pixels_keep_the_skin_colour_under_camera_effects():
     """After lighting, blur and noise the skin region is still close to its drawn colour on average."""
     clean_image, label = make_sample("faces", 2, size=SMALL, camera_effects=False)
     image, _ = make_sample("faces", 2, size=SMALL)
-    skin = label == synth.FACE["skin"]
+    skin = label == FACE["skin"]
     drawn = np.asarray(clean_image)[skin].astype(float).mean(axis=0)
     seen = np.asarray(image)[skin].astype(float).mean(axis=0)
     assert np.abs(seen - drawn).max() < 0.3 * drawn.max() + 10
@@ -215,7 +216,7 @@ def test_an_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(kind, index, **kwargs)
 
-    monkeypatch.setattr(synth, "make_sample", failing)
+    monkeypatch.setattr(synth.writer, "make_sample", failing)  # the writer draws through its own import
     with pytest.raises(KeyboardInterrupt):
         write_dataset("faces", 5, tmp_path / "out", size=64, progress=False)
     assert list(tmp_path.iterdir()) == []

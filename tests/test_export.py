@@ -8,13 +8,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import REFERENCES
 
-from edgeforge.export.build import build, parse_targets
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.manifest import sha256_of
+from edgeforge.stages import build
+from edgeforge.targets import parse_targets
 from edgeforge.zoo.checkpoints import load_checkpoint
-
-from conftest import REFERENCES
 
 
 @pytest.mark.parametrize("name", REFERENCES)
@@ -111,18 +111,20 @@ def test_unknown_target_rejected():
 
 
 def test_failed_build_keeps_previous_output(mini_checkpoints, tmp_path, monkeypatch):
-    import edgeforge.export.build as build_module
+    import dataclasses
+
+    from edgeforge.targets import TARGETS
 
     out = tmp_path / "out"
     build(mini_checkpoints["facial-emotions"], out, targets=("onnx",), log=lambda *_: None)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    def fail_midway(onnx_path, out_dir, *args):
-        (out_dir / "model.ort").parent.mkdir(parents=True)
-        (out_dir / "model.ort").write_bytes(b"half")
+    def fail_midway(job):
+        (job.staging / "ort").mkdir(parents=True)
+        (job.staging / "ort" / "model.ort").write_bytes(b"half")
         raise EdgeforgeError("disk full")
 
-    monkeypatch.setattr(build_module, "_build_ort", fail_midway)
+    monkeypatch.setitem(TARGETS, "ort", dataclasses.replace(TARGETS["ort"], export=fail_midway))
     with pytest.raises(EdgeforgeError, match="disk full"):
         build(mini_checkpoints["face-parsing"], out, targets=("onnx", "ort"), log=lambda *_: None)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

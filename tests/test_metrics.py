@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from edgeforge.metrics import ClassificationScores, SegmentationScores, boundaries, dilate, kl_divergence
+from edgeforge.metrics import (
+    ClassificationScores,
+    SegmentationScores,
+    boundaries,
+    dilate,
+    kl_divergence,
+)
 
 # 3 classes on a 3x4 map. Rows are the reference, columns the prediction:
 #   ref 0: pred 0 at (0,0) (1,0) (1,1), pred 1 at (0,1)        -> 3 right, 1 wrong

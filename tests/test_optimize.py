@@ -6,16 +6,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import REFERENCES
 
+from edgeforge.contract import MAX_IR_VERSION
 from edgeforge.errors import EdgeforgeError
-from edgeforge.export.build import build
 from edgeforge.export.onnx import export_onnx
-from edgeforge.export.optimize import FUSION_PROFILES, MAX_IR_VERSION, missing_fusions, optimize_onnx
+from edgeforge.export.optimize import missing_fusions, optimize_onnx
 from edgeforge.export.postprocess_graph import run_label_graph
 from edgeforge.runtime import load
+from edgeforge.stages import build
 from edgeforge.zoo.checkpoints import load_checkpoint
-
-from conftest import REFERENCES
 
 # Contrib ops the fusions may emit: implemented by the CPU execution provider and onnxruntime-web's WASM build.
 PORTABLE_CONTRIB_OPS = {"Attention", "MultiHeadAttention", "Gelu", "BiasGelu", "FastGelu"}
@@ -33,10 +33,10 @@ def test_expected_fusions_fire_and_are_recorded(name, mini_artifacts, mini_check
     family = load_checkpoint(mini_checkpoints[name]).family
     root = mini_artifacts[name]
     report = json.loads((root / "manifest.json").read_text())["variants"]["fp32"]["graph"]["optimizer"]
-    assert report["profile"] == family.fusion_profile
-    assert missing_fusions(report) == []
+    assert report["profile"] == family.fusion.name
+    assert missing_fusions(report, family.fusion) == []
     counts = _op_counts(root / "onnx" / "model.onnx")
-    for op in FUSION_PROFILES[family.fusion_profile].expected:
+    for op in family.fusion.expected:
         assert report["fused_operators"][op] > 0
         assert counts.get(op, 0) == report["fused_operators"][op]  # the file holds what the manifest says
     assert "SkipLayerNormalization" not in counts  # disabled: measured slower on CPU
@@ -66,7 +66,7 @@ def test_optimized_graph_is_portable(name, mini_artifacts):
 def test_fusions_keep_outputs(name, mini_checkpoints, tmp_path, photos):
     checkpoint = load_checkpoint(mini_checkpoints[name])
     exported = export_onnx(checkpoint, tmp_path / "exported.onnx", fold=True)
-    report = optimize_onnx(exported, tmp_path / "optimized.onnx", checkpoint.family.fusion_profile)
+    report = optimize_onnx(exported, tmp_path / "optimized.onnx", checkpoint.family.fusion)
     assert report["fused_operators"]
     images = [photos["astronaut"], photos["chelsea"]]
     x = checkpoint.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
@@ -77,8 +77,10 @@ def test_fusions_keep_outputs(name, mini_checkpoints, tmp_path, photos):
 
 
 def test_missing_fusions_are_reported():
+    from edgeforge.families.vit import VIT
+
     report = {"profile": "vit", "fused_operators": {"BiasGelu": 4}}
-    assert missing_fusions(report) == ["Attention"]
+    assert missing_fusions(report, VIT.fusion) == ["Attention"]
 
 
 @pytest.fixture(scope="module")

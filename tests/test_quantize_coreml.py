@@ -7,9 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from edgeforge.quantize import quantize
+from edgeforge.quantize.calibration import Calibration
 from edgeforge.quantize.coreml import NOT_MEASURED
 from edgeforge.runtime.manifest import read_manifest, write_manifest
+from edgeforge.stages import quantize
 
 COREML = ("coreml-int8", "coreml-palette4", "coreml-palette6")
 QUIET = {"log": lambda _: None}
@@ -57,7 +58,7 @@ def artifact_with_coreml(mini_artifacts, tmp_path):
 
 def test_coreml_variants_are_compressed_beside_the_package(artifact_with_coreml):
     root = artifact_with_coreml
-    report = quantize(root, precisions=COREML, num_images=1, **QUIET)
+    report = quantize(root, precisions=COREML, calibration=Calibration(None, 1), **QUIET)
     assert set(report["variants"]) == set(COREML) and report["rejected"] == {}
     manifest = read_manifest(root)
     expected_op = {"coreml-int8": "constexpr_affine_dequantize", "coreml-palette4": "constexpr_lut_to_dense",
@@ -81,21 +82,21 @@ def test_coreml_variants_are_compressed_beside_the_package(artifact_with_coreml)
 
 
 def test_uniform_palette_needs_no_kmeans(artifact_with_coreml):
-    from edgeforge.quantize import VARIANTS, with_options
+    from edgeforge.quantize.recipes import with_options
+    from edgeforge.targets import TARGETS
 
-    variant = with_options(VARIANTS["coreml-palette4"], mode="uniform")
-    report = quantize(artifact_with_coreml, precisions="coreml-palette4", variants={"coreml-palette4": variant},
-                      num_images=1, **QUIET)
+    variant = with_options(TARGETS["coreml"].precisions["coreml-palette4"], mode="uniform")
+    report = quantize(artifact_with_coreml, precisions="coreml-palette4", calibration=Calibration(None, 1), recipes={"coreml-palette4": variant}, **QUIET)
     assert report["variants"]["coreml-palette4"]["recipe"]["mode"] == "uniform"
 
 
 @pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML prediction runs only on macOS")
 def test_coreml_drift_is_measured_on_macos(mini_checkpoints, tmp_path):
-    from edgeforge.export.build import build
+    from edgeforge.stages import build
 
     root = tmp_path / "art"
     build(mini_checkpoints["face-parsing"], root, targets=("onnx", "coreml"), **QUIET)
-    report = quantize(root, precisions="coreml-int8", num_images=2, max_drift=100.0, **QUIET)
+    report = quantize(root, precisions="coreml-int8", calibration=Calibration(None, 2), budget=100.0, **QUIET)
     drift = report["variants"]["coreml-int8"]["drift"]
     assert drift["status"] == "measured with Core ML" and drift["num_images"] == 2
     assert 0.0 <= drift["drift_points"] <= 100.0

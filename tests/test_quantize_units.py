@@ -9,13 +9,17 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
+from edgeforge.contract import VARIANTS
 from edgeforge.errors import EdgeforgeError
-from edgeforge.quantize import VARIANTS, parse_precisions, with_options
+from edgeforge.quantize.recipes import with_options
+from edgeforge.targets import TARGETS, parse_precisions
+
+RECIPES = {name: recipe for target in TARGETS.values() for name, recipe in target.precisions.items()}
 from edgeforge.quantize.budget import Budget, fit_to_budget
 from edgeforge.quantize.calibration import folder_images, synthetic_kind
 from edgeforge.quantize.drift import Drift, mean_class_kl
 from edgeforge.quantize.weight_only import converted_nodes, store_weights
-from edgeforge.zoo.reference import label_names
+from edgeforge.references import label_names
 
 
 def test_precision_names_parse_and_unknown_ones_are_refused():
@@ -32,21 +36,23 @@ def test_names_map_to_transformers_js_files():
     assert files["fp16"] == "onnx/model_fp16.onnx" and files["quantized"] == "onnx/model_quantized.onnx"
     assert files["int8"] == "onnx/model_int8.onnx" and files["uint8"] == "onnx/model_uint8.onnx"
     assert files["q4"] == "onnx/model_q4.onnx" and files["coreml-palette4"] == "coreml/model_palette4.mlpackage"
+    assert {VARIANTS[name].dtype for name in ("fp16", "quantized", "int8", "uint8", "q4")} == {
+        "fp16", "q8", "int8", "uint8", "q4"}
     # int8 = signed weights, uint8 = unsigned weights, as transformers.js names them.
-    assert VARIANTS["int8"].recipe.weight_type == "int8" and VARIANTS["uint8"].recipe.weight_type == "uint8"
-    assert "Conv" not in VARIANTS["uint8"].recipe.op_types  # ConvInteger is slower than fp32 Conv on x86
-    assert "Conv" not in VARIANTS["quantized"].recipe.dynamic_op_types
+    assert RECIPES["int8"].weight_type == "int8" and RECIPES["uint8"].weight_type == "uint8"
+    assert "Conv" not in RECIPES["uint8"].op_types  # ConvInteger is slower than fp32 Conv on x86
+    assert "Conv" not in RECIPES["quantized"].dynamic_op_types
 
 
 def test_options_apply_where_they_exist_and_bad_values_are_refused():
-    q4 = with_options(VARIANTS["q4"], block_size=64, calibration_method="entropy")
-    assert q4.recipe.block_size == 64 and q4.recipe.to_json()["block_size"] == 64
-    static = with_options(VARIANTS["int8"], calibration_method="percentile")
-    assert static.recipe.calibration_method == "percentile"
+    q4 = with_options(RECIPES["q4"], block_size=64, calibration_method="entropy")
+    assert q4.block_size == 64 and q4.to_json()["block_size"] == 64
+    static = with_options(RECIPES["int8"], calibration_method="percentile")
+    assert static.calibration_method == "percentile"
     with pytest.raises(EdgeforgeError, match="calibration method"):
-        with_options(VARIANTS["int8"], calibration_method="mse")
+        with_options(RECIPES["int8"], calibration_method="mse")
     with pytest.raises(EdgeforgeError, match="block size"):
-        with_options(VARIANTS["q4"], block_size=48)
+        with_options(RECIPES["q4"], block_size=48)
 
 
 def _photo(path, seed=0):
@@ -242,9 +248,9 @@ def test_a_model_without_quantizable_ops_is_refused(tmp_path):
     model.ir_version = 8
     onnx.save(model, tmp_path / "relu.onnx")
     with pytest.raises(EdgeforgeError, match="no quantizable ops for dynamic int8"):
-        DynamicInt8Quantizer(tmp_path / "relu.onnx", VARIANTS["uint8"].recipe)
+        DynamicInt8Quantizer(tmp_path / "relu.onnx", RECIPES["uint8"])
     with pytest.raises(EdgeforgeError, match="no quantizable ops for q4"):
-        Int4Quantizer(tmp_path / "relu.onnx", VARIANTS["q4"].recipe)
+        Int4Quantizer(tmp_path / "relu.onnx", RECIPES["q4"])
 
 
 def test_large_models_are_probed_in_bounded_groups(tmp_path):
@@ -354,7 +360,7 @@ def test_nodes_sharing_a_bias_get_their_own_so_a_float_one_keeps_constant_inputs
                      for p in (tmp_path / "shared.onnx", prepared))
     np.testing.assert_array_equal(before, after)
 
-    quantizer = StaticInt8Quantizer(prepared, VARIANTS["int8"].recipe, x, "x", tmp_path)
+    quantizer = StaticInt8Quantizer(prepared, RECIPES["int8"], x, "x", tmp_path)
     quantized = onnx.load(str(quantizer.write(tmp_path / "q.onnx", frozenset({"second"}))))
     constants = {init.name for init in quantized.graph.initializer}
     second = next(n for n in quantized.graph.node if n.name == "second")

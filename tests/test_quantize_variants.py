@@ -9,12 +9,17 @@ import numpy as np
 import onnx
 import pytest
 
+from edgeforge.contract import VARIANTS
 from edgeforge.errors import EdgeforgeError
-from edgeforge.quantize import VARIANTS, quantize
-from edgeforge.quantize.recipes import ONNX_PRECISIONS
+from edgeforge.quantize.budget import Budget
+from edgeforge.quantize.calibration import Calibration
+from edgeforge.stages import quantize
+from edgeforge.targets import TARGETS
+
+ONNX_PRECISIONS = tuple(TARGETS["onnx"].precisions)
+from edgeforge.references import REFERENCE_NAMES
 from edgeforge.runtime import load
 from edgeforge.runtime.manifest import read_manifest
-from edgeforge.zoo.reference import REFERENCE_NAMES
 
 QUIET = {"log": lambda _: None}
 
@@ -36,7 +41,7 @@ def artifact_copy(models, name, tmp_path):
 def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path):
     root = artifact_copy(models, name, tmp_path)
     before = read_manifest(root)
-    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=2, eval_images=3, **QUIET)
+    report = quantize(root, precisions=ONNX_PRECISIONS, calibration=Calibration(None, 2, 3), budget=100.0, **QUIET)
     assert report["rejected"] == {} and list(report["variants"]) == list(ONNX_PRECISIONS)
     manifest = read_manifest(root)
     for name_before, entry_before in before["variants"].items():  # existing entries (fp32, ort) are kept
@@ -46,7 +51,7 @@ def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path
         entry = manifest["variants"][precision]
         assert entry["file"] == VARIANTS[precision].file and entry["file"] in manifest["files"]
         assert manifest["files"][entry["file"]]["size"] == entry["size_bytes"] < fp32_size
-        assert entry["recipe"]["kind"] == VARIANTS[precision].recipe.kind
+        assert entry["recipe"]["kind"] == TARGETS["onnx"].precisions[precision].kind
         drift = entry["drift"]
         assert drift["num_images"] == 3 and drift["passed"] is True and drift["budget_points"] == 100.0
         assert 0.0 <= drift["drift_points"] <= 100.0
@@ -69,12 +74,12 @@ def test_every_onnx_precision_is_made_loaded_and_measured(name, models, tmp_path
 
 def test_tight_budget_keeps_nodes_float_and_lowers_drift(models, tmp_path):
     root = artifact_copy(models, "face-parsing", tmp_path)
-    loose = quantize(root, precisions="uint8", max_drift=100.0, num_images=2, **QUIET)["variants"]["uint8"]
+    loose = quantize(root, precisions="uint8", calibration=Calibration(None, 2), budget=100.0, **QUIET)["variants"]["uint8"]
     assert loose["nodes_kept_float"] == []
     first = loose["drift"]["drift_points"]
     assert first > 0, "quantizing every MatMul should change some pixels"
     budget = round(first * 0.6, 3)
-    tight = quantize(root, precisions="uint8", max_drift=budget, num_images=2, **QUIET)["variants"]["uint8"]
+    tight = quantize(root, precisions="uint8", calibration=Calibration(None, 2), budget=budget, **QUIET)["variants"]["uint8"]
     assert tight["drift"]["drift_points"] <= budget < first
     kept = tight["nodes_kept_float"]
     assert 0 < len(kept) <= tight["search"]["candidate_nodes"] // 2
@@ -89,10 +94,9 @@ def test_the_decode_head_is_kept_float_or_quantized_as_one_unit(models, tmp_path
     """SegFormer declares its decode head one unit (families.SEGFORMER.quantize_together): a budget that needs
     some nodes float keeps all of the head's convolutions float or none."""
     root = artifact_copy(models, "clothes-parsing", tmp_path)
-    loose = quantize(root, precisions="quantized", max_drift=100.0, num_images=2, eval_images=4, **QUIET)
+    loose = quantize(root, precisions="quantized", calibration=Calibration(None, 2, 4), budget=100.0, **QUIET)
     first = loose["variants"]["quantized"]["drift"]["drift_points"]
-    report = quantize(root, precisions="quantized", max_drift=round(first * 0.3, 3), num_images=2, eval_images=4,
-                      **QUIET)
+    report = quantize(root, precisions="quantized", calibration=Calibration(None, 2, 4), budget=round(first * 0.3, 3), **QUIET)
     entry = report["variants"]["quantized"]
     assert report["search"]["quantized_together"] == ["/decode_head/"]
     head = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node
@@ -104,11 +108,11 @@ def test_the_decode_head_is_kept_float_or_quantized_as_one_unit(models, tmp_path
 
 def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
     root = artifact_copy(models, "face-parsing", tmp_path)
-    first = quantize(root, precisions="quantized", max_drift=100.0, num_images=2, eval_images=2, **QUIET)
+    first = quantize(root, precisions="quantized", calibration=Calibration(None, 2, 2), budget=100.0, **QUIET)
     assert first["variants"]["quantized"]["nodes_kept_float"] == []
     convs = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.op_type == "Conv"]
     held = sorted(convs[:2])
-    report = quantize(root, precisions="quantized,uint8", max_drift=100.0, num_images=2, eval_images=2,
+    report = quantize(root, precisions="quantized,uint8", calibration=Calibration(None, 2, 2), budget=100.0,
                       keep_float={"quantized": held}, **QUIET)
     entry = report["variants"]["quantized"]
     assert entry["nodes_kept_float"] == held and entry["search"]["held_float_as_asked"] == held
@@ -119,12 +123,12 @@ def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
                         if n.name in held for i in n.input}
     assert not any(name.endswith("_DequantizeLinear_Output") for name in quantized_inputs)
     with pytest.raises(EdgeforgeError, match="no node named /nowhere/Conv"):
-        quantize(root, precisions="quantized", keep_float=["/nowhere/Conv"], num_images=1, eval_images=1, **QUIET)
+        quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1), keep_float=["/nowhere/Conv"], **QUIET)
 
 
 def test_given_node_costs_reach_the_search_instead_of_measured_ones(models, tmp_path, monkeypatch):
     """Costs of the model that ships (another device, the full-size model) replace the ones measured here."""
-    import edgeforge.quantize.pipeline as pipeline
+    import edgeforge.quantize.onnx_search as pipeline
 
     root = artifact_copy(models, "face-parsing", tmp_path)
     convs = [n.name for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.op_type == "Conv"]
@@ -137,23 +141,21 @@ def test_given_node_costs_reach_the_search_instead_of_measured_ones(models, tmp_
         return real_fit(*args, costs=costs, **kwargs)
 
     monkeypatch.setattr(pipeline, "fit_to_budget", spy)
-    report = quantize(root, precisions="quantized", max_drift=100.0, num_images=1, eval_images=1,
-                      node_costs=given, **QUIET)
+    report = quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1), budget=100.0, node_costs=given, **QUIET)
     assert seen == [given] and report["search"]["node_costs"] == "given by the caller"
-    measured = quantize(root, precisions="quantized", max_drift=100.0, num_images=1, eval_images=1, **QUIET)
+    measured = quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1), budget=100.0, **QUIET)
     assert measured["search"]["node_costs"].startswith("measured on this graph")
     for bad, message in (({"/nowhere/Conv": 1.0}, "no node named /nowhere/Conv"),
                          ({convs[0]: -1.0}, "0 or more"), ({convs[0]: "fast"}, "0 or more")):
         with pytest.raises(EdgeforgeError, match=message):
-            quantize(root, precisions="quantized", node_costs=bad, num_images=1, eval_images=1, **QUIET)
+            quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1), node_costs=bad, **QUIET)
 
 
 def test_impossible_budget_is_rejected_and_not_written(models, tmp_path):
     root = artifact_copy(models, "face-parsing", tmp_path)
-    quantize(root, precisions="uint8", max_drift=100.0, num_images=2, **QUIET)
+    quantize(root, precisions="uint8", calibration=Calibration(None, 2), budget=100.0, **QUIET)
     assert (root / "onnx" / "model_uint8.onnx").is_file()
-    report = quantize(root, precisions="uint8", max_drift=0.0, num_images=2, max_float_fraction=0.1,
-                      sensitivity_images=1, max_probes=4, **QUIET)
+    report = quantize(root, precisions="uint8", calibration=Calibration(None, 2), budget=Budget(0.0, max_float_fraction=0.1, sensitivity_images=1, max_probes=4), **QUIET)
     rejected = report["rejected"]["uint8"]
     assert rejected["drift"]["passed"] is False and rejected["drift"]["drift_points"] > 0
     assert not (root / "onnx" / "model_uint8.onnx").exists()  # the earlier file under that name is gone
@@ -166,14 +168,14 @@ def test_impossible_budget_is_rejected_and_not_written(models, tmp_path):
 @pytest.mark.parametrize("graph", ["plain", "transformer-optimized"])
 def test_quantizers_work_on_plain_and_optimized_graphs(graph, mini_checkpoints, tmp_path):
     """The plain torch export, and onnxruntime's transformer optimizer output (com.microsoft Attention, Gelu)."""
-    from edgeforge.export.build import build
+    from edgeforge.stages import build
 
     root = tmp_path / "art"
     build(mini_checkpoints["facial-emotions"], root, targets=("onnx",), fold=graph != "plain",
           optimize=graph != "plain", **QUIET)
     contrib = {n.op_type for n in onnx.load(root / "onnx" / "model.onnx").graph.node if n.domain == "com.microsoft"}
     assert bool(contrib) == (graph != "plain")
-    report = quantize(root, precisions=ONNX_PRECISIONS, max_drift=100.0, num_images=1, **QUIET)
+    report = quantize(root, precisions=ONNX_PRECISIONS, calibration=Calibration(None, 1), budget=100.0, **QUIET)
     assert set(report["variants"]) == set(ONNX_PRECISIONS)
     for precision in report["variants"]:
         load(root, precision).predict(np.zeros((32, 32, 3), dtype=np.uint8))
@@ -190,14 +192,14 @@ def test_calibration_folder_is_used_and_recorded(mini_artifacts, photos, tmp_pat
     photos["chelsea"].save(folder / "chelsea.png")
     (folder / "readme.txt").write_text("two photos")
     lines = []
-    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=1, log=lines.append)
+    report = quantize(root, precisions="int8", calibration=Calibration(folder, 1), budget=100.0, log=lines.append)
     assert report["calibration_set"]["images"] == ["astronaut.jpg"] and report["eval_set"]["images"] == ["chelsea.png"]
     assert report["eval_set"]["held_out"] is True
     assert report["calibration_set"]["skipped_files"] == 1 and any("readme.txt" in line for line in lines)
     entry = json.loads((root / "manifest.json").read_text())["variants"]["int8"]
     assert entry["drift"]["metric"] == "top1_agreement_vs_fp32" and entry["drift"]["num_images"] == 1
     # A folder with nothing beyond the calibration images: drift is checked on them, and the report says so.
-    report = quantize(root, precisions="int8", calibration=folder, max_drift=100.0, num_images=4, log=lines.append)
+    report = quantize(root, precisions="int8", calibration=Calibration(folder, 4), budget=100.0, log=lines.append)
     assert report["eval_set"]["images"] == report["calibration_set"]["images"] == ["astronaut.jpg", "chelsea.png"]
     assert report["eval_set"]["held_out"] is False
     assert any("calibration images themselves" in line for line in lines)

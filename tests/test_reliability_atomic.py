@@ -18,11 +18,16 @@ from pathlib import Path
 import pytest
 
 import edgeforge.atomic as atomic
-from edgeforge.atomic import OutputError, atomic_directory, remove_stale_temporaries, write_text
+from edgeforge.atomic import (
+    OutputError,
+    atomic_directory,
+    remove_stale_temporaries,
+    write_text,
+)
 from edgeforge.errors import EdgeforgeError
-from edgeforge.export.build import build
 from edgeforge.runtime import load
 from edgeforge.runtime.manifest import MANIFEST_NAME, read_manifest, verify_files
+from edgeforge.stages import build
 from edgeforge.zoo.checkpoints import make_checkpoint
 
 

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from conftest import one_line_error
+
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime import ProviderUnavailable, load
 from edgeforge.runtime.manifest import read_manifest, write_manifest

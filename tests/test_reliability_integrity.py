@@ -7,8 +7,8 @@ import sys
 
 import onnx
 import pytest
-
 from conftest import one_line_error
+
 from edgeforge.runtime import IntegrityError, load
 from edgeforge.runtime.manifest import read_manifest, sha256_of, write_manifest
 

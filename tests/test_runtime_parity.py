@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import REFERENCES
 
 from edgeforge.runtime import load
 from edgeforge.zoo.checkpoints import load_checkpoint
-
-from conftest import REFERENCES
 
 
 def _transformers_reference(checkpoint, images):

@@ -7,14 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 from huggingface_hub import ModelCard
 
-from conftest import one_line_error
 from edgeforge.errors import EdgeforgeError
+from edgeforge.references import REFERENCE_NAMES
 from edgeforge.runtime import load
 from edgeforge.zoo.checkpoints import load_checkpoint
 from edgeforge.zoo.heldout import evaluate, headline_metric
-from edgeforge.zoo.reference import REFERENCE_NAMES
 from edgeforge.zoo.shipped import CHECKPOINT_FILES, trained_checkpoint
 from edgeforge.zoo.train import HELDOUT_SEED, draw_samples, mirror_table, train_mini
 

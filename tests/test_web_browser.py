@@ -22,12 +22,19 @@ from statistics import median
 
 import numpy as np
 import pytest
+from test_web_node import (
+    NODE,
+    WEB,
+    WEB_MODELS,
+    decode_label_map,
+    minimum_agreement,
+    model_input_size,
+    require_web_install,
+    web_artifacts_for,
+    write_samples,
+)
 
 from edgeforge.errors import EdgeforgeError
-from test_web_node import (
-    NODE, WEB, WEB_MODELS, decode_label_map, minimum_agreement, model_input_size, require_web_install,
-    web_artifacts_for, write_samples,
-)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REPORTS = Path(__file__).resolve().parents[1] / "reports" / "browser"

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 WEB = Path(__file__).resolve().parents[1] / "web"
 NODE = shutil.which("node")
 AGREEMENT = {"fp32": 0.995}  # label-map pixel agreement with the Python runtime, same file on both sides
@@ -43,13 +42,14 @@ def web_artifacts_for(request) -> dict[str, Path]:
     (clear label maps, no near-ties between classes)."""
     stash = request.config.stash
     if _ARTIFACTS not in stash:
-        from edgeforge.quantize import quantize
+        from edgeforge.quantize.calibration import Calibration
+        from edgeforge.stages import quantize
 
         root = request.getfixturevalue("tmp_path_factory").mktemp("web-artifacts")
         trained = request.getfixturevalue("trained_artifacts")
         for name in WEB_MODELS:
             shutil.copytree(trained[name], root / name)
-            quantize(root / name, precisions=WEB_PRECISIONS, max_drift=100.0, num_images=2, log=lambda *_: None)
+            quantize(root / name, precisions=WEB_PRECISIONS, calibration=Calibration(None, 2), budget=100.0, log=lambda *_: None)
         stash[_ARTIFACTS] = {name: root / name for name in WEB_MODELS}
     return stash[_ARTIFACTS]
 

@@ -7,8 +7,12 @@ import torch
 
 from edgeforge.errors import EdgeforgeError
 from edgeforge.families import family_for
-from edgeforge.zoo.checkpoints import checkpoint_config, load_checkpoint, make_checkpoint
-from edgeforge.zoo.reference import REFERENCE_NAMES, load_reference
+from edgeforge.references import REFERENCE_NAMES, load_reference
+from edgeforge.zoo.checkpoints import (
+    checkpoint_config,
+    load_checkpoint,
+    make_checkpoint,
+)
 
 
 @pytest.mark.parametrize("name", REFERENCE_NAMES)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeforge.contract import SEGMENTATION
 from edgeforge.metrics import ClassificationScores, SegmentationScores, kl_divergence
 
 Forward = Callable[[np.ndarray], np.ndarray]  # (N, 3, H, W) float32 -> logits
@@ -70,7 +71,7 @@ def measure_drift(
 ) -> dict:
     """Stream ``dataset`` (``Sample``s) through fp32 (``reference_model``, a runtime ``Model``) and
     each candidate forward; returns figures per candidate and fp32's own ground-truth figures."""
-    segmentation = reference_model.task == "semantic-segmentation"
+    segmentation = reference_model.task == SEGMENTATION
     names = [reference_model.id2label[i] for i in sorted(reference_model.id2label)]
     make = (lambda: _Segmentation(len(names), use_labels)) if segmentation else (lambda: _Classification(use_labels))
     fp32_truth = make()

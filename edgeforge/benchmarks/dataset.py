@@ -11,9 +11,8 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
-
-SEGMENTATION = "semantic-segmentation"
 
 
 @dataclass

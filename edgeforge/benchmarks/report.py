@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from edgeforge.atomic import atomic_directory
+from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
 
 REPORT_JSON, REPORT_MD, PLOTS = "report.json", "report.md", "plots"
@@ -21,7 +23,6 @@ DASH = "–"
 def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | None = None) -> Path:
     """Write report.json, report.md and plots/ (figures made from ``report`` plus ``assets``)."""
     from edgeforge.benchmarks.plots import model_plots
-    from edgeforge.benchmarks.run import slug
 
     out_dir = Path(out_dir)
     _refuse_foreign_directory(out_dir)
@@ -38,6 +39,11 @@ def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | N
         (staging / REPORT_JSON).write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
         (staging / REPORT_MD).write_text(render_markdown(report))
     return out_dir
+
+
+def slug(name: str) -> str:
+    """A model name as it appears in the report's file names (plots/NAME-*.png)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
 
 
 def _finite(value):
@@ -208,7 +214,7 @@ def _drift_table(model: dict) -> list[str]:
             if (e.get("drift") or {}).get("drift_points") is not None and not e["drift"].get("reference")}
     if not rows:
         return []
-    segmentation = model["task"] == "semantic-segmentation"
+    segmentation = model["task"] == SEGMENTATION
     truth = (model.get("drift") or {}).get("fp32_ground_truth")
     if segmentation:
         header = ["variant", "mIoU vs fp32", "pixel agreement", "boundary F1", "drift (points)", "boundary F1 drift"]

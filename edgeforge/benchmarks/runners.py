@@ -1,4 +1,5 @@
-"""What gets timed: one ``Runner`` per (variant or baseline, execution provider, thread count)."""
+"""What gets timed: one ``Runner`` per (variant or baseline, execution provider, thread count), its identity
+a typed ``RunnerKey``; the report names it by ``report_name`` and never parses that name back."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ import numpy as np
 from edgeforge.runtime.providers import provider_name
 
 VARIANT, BASELINE = "variant", "baseline"
-ONNXRUNTIME_FORMATS = ("onnx", "ort")
-#: Formats listed in manifests that cannot run here, and why.
-NOT_RUNNABLE = {"coreml": "needs macOS (Core ML runs on Apple platforms only); size measured, speed not"}
+
+
+@dataclass(frozen=True)
+class RunnerKey:
+    kind: str  # VARIANT or BASELINE
+    name: str  # the artifact's variant name, or the baseline's name
+    provider: str  # onnxruntime execution provider (baselines: the one they run on)
+    threads: int
+    qualified: bool = False  # several providers measured: the report name says which
+
+    @property
+    def report_name(self) -> str:
+        """The report's key: the name, qualified by provider only when several providers are measured."""
+        if not self.qualified:
+            return self.name
+        return f"{self.name} [{provider_name(self.provider).removesuffix('ExecutionProvider').lower()}]"
 
 
 @dataclass
 class Runner:
-    name: str  # report key: variant name, or baseline name
-    kind: str  # VARIANT or BASELINE
-    threads: int
-    provider: str
+    key: RunnerKey
     forward: Callable[[np.ndarray], np.ndarray]
     dynamic_batch: bool
     prepare: Callable[[], None] | None = None  # untimed, before each timed call (PyTorch threads)
@@ -30,19 +41,29 @@ class Runner:
     forward_releasing: Callable[[np.ndarray], np.ndarray] | None = None
 
 
-def runner_name(variant: str, provider: str, providers: list[str]) -> str:
-    """The variant name, qualified by provider only when several providers are measured."""
-    if len(providers) == 1:
-        return variant
-    short = provider_name(provider).removesuffix("ExecutionProvider").lower()
-    return f"{variant} [{short}]"
+    @property
+    def name(self) -> str:
+        return self.key.report_name
+
+    @property
+    def kind(self) -> str:
+        return self.key.kind
+
+    @property
+    def threads(self) -> int:
+        return self.key.threads
+
+    @property
+    def provider(self) -> str:
+        return self.key.provider
 
 
-def onnxruntime_runner(name: str, kind: str, artifact: Path, threads: int, provider: str,
-                       variant: str | None = None, model_file: Path | None = None, verify: bool = True) -> Runner:
-    """A runtime ``Model`` for a variant of ``artifact`` (or any ONNX file run with its configs)."""
-    model = load_model(artifact, threads, provider, variant, model_file, verify)
-    return Runner(name, kind, threads, provider, model.forward, dynamic_batch=model.takes_batches,
+def onnxruntime_runner(key: RunnerKey, artifact: Path, model_file: Path | None = None, verify: bool = True) -> Runner:
+    """A runtime ``Model`` for variant ``key.name`` of ``artifact`` (or, for a baseline, ``model_file`` run
+    with the artifact's configs)."""
+    variant = key.name if key.kind == VARIANT else None
+    model = load_model(artifact, key.threads, key.provider, variant, model_file, verify)
+    return Runner(key, model.forward, dynamic_batch=model.takes_batches,
                   forward_releasing=lambda pixel_values: model.forward(pixel_values, release_memory=True))
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from edgeforge.contract import DEFAULT_MAX_DRIFT, VARIANTS
+from edgeforge.targets import TARGETS
+
 _CHECKPOINT_HELP = "local checkpoint directory (config.json + model.safetensors) or a Hugging Face hub id"
 
 
@@ -17,8 +20,8 @@ def register(sub) -> None:
         "and the report beside it (OUT-report/ by default).",
     )
     _common(build)
-    build.add_argument("--targets", default="onnx,ort,coreml",
-                       help="comma-separated subset of onnx,ort,coreml (default: all)")
+    build.add_argument("--targets", default=",".join(TARGETS),
+                       help=f"comma-separated subset of {','.join(TARGETS)} (default: all; onnx is always built)")
     build.add_argument("--precisions", default=None,
                        help="quantized variants to make (see `edgeforge quantize --help`; default: all the targets "
                        "allow, keeping those within the budget; 'none' to skip). Exit status 1 if one asked for "
@@ -26,8 +29,8 @@ def register(sub) -> None:
     build.add_argument("--calibration", default=None,
                        help="folder of images: the first 8 calibrate, the next 16 check the drift budget "
                        "(default: synthetic images for the labels)")
-    build.add_argument("--max-drift", type=float, default=0.5,
-                       help="accuracy budget in points against fp32 (mIoU or top-1 agreement; default 0.5)")
+    build.add_argument("--max-drift", type=float, default=DEFAULT_MAX_DRIFT,
+                       help=f"accuracy budget in points against fp32 (mIoU or top-1 agreement; default {DEFAULT_MAX_DRIFT})")
     build.add_argument("--bench", choices=("quick", "full", "none"), default="quick",
                        help="benchmark after building: quick (few runs), full, or none (default quick)")
     build.add_argument("--report", default=None, help="report directory (default: OUT-report beside OUT)")
@@ -46,13 +49,13 @@ def _common(parser) -> None:
     parser.add_argument("--no-optimize", dest="optimize", action="store_false",
                         help="skip onnxruntime's transformer fusions (with --no-fold: the plain export)")
     parser.add_argument("--postprocess-in-graph", action="store_true",
-                        help="segmentation: also write onnx/model_labels.onnx, which takes an output_size input "
+                        help=f"segmentation: also write {VARIANTS['labels'].file}, which takes an output_size input "
                         "and returns the uint8 label map (resize + argmax inside the graph)")
 
 
 def _build(args) -> int:
-    from edgeforge.export.build import parse_targets
     from edgeforge.pipeline import PipelineOptions, run_pipeline
+    from edgeforge.targets import parse_targets
 
     options = PipelineOptions(
         targets=parse_targets(args.targets),  # fail on a bad name before loading anything

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeforge.contract import CLASSIFICATION
+
 # Kept here rather than imported, so that building the parser does not import numpy/Pillow.
 SYNTH_KINDS = ("faces", "people", "expressions")
 
@@ -61,7 +63,7 @@ def _run_info(args: argparse.Namespace) -> int:
     counts, scanned = _class_counts(dataset, args.max_samples)
     names = dataset.id2label or {i: str(i) for i in sorted(counts)}
     present = sum(1 for i in names if counts.get(i))
-    what = "samples" if dataset.task == "image-classification" else f"of the first {scanned} label maps"
+    what = "samples" if dataset.task == CLASSIFICATION else f"of the first {scanned} label maps"
     print(f"classes: {present}/{len(names)} present ({what})")
     for class_id, name in names.items():
         print(f"  {class_id:3d} {name:<16} {counts.get(class_id, 0)}")

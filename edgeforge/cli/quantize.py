@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-PRECISION_HELP = ("comma-separated: fp16, quantized (default int8: Conv static + MatMul dynamic, the fast one on "
-                  "x86), int8 (static QDQ, signed), uint8 (dynamic, unsigned weights), q4 (4-bit MatMul "
-                  "weights), coreml-int8, coreml-palette4, coreml-palette6 (default: every ONNX one, plus the "
-                  "Core ML ones when the artifact has coreml/model.mlpackage)")
+from edgeforge.contract import DEFAULT_MAX_DRIFT, VARIANTS
+from edgeforge.quantize.calibration import DEFAULT_EVAL_IMAGES, DEFAULT_NUM_IMAGES
+from edgeforge.targets import TARGETS
+
+PRECISION_HELP = "comma-separated, of: " + "; ".join(
+    f"{target.name} target: " + ", ".join(f"{name} ({VARIANTS[name].precision})" for name in target.precisions)
+    for target in TARGETS.values() if target.precisions
+) + " (default: every precision of every target the artifact holds)"
 
 
 def register(sub) -> None:
@@ -25,13 +29,13 @@ def register(sub) -> None:
     parser.add_argument("--calibration", default=None,
                         help="folder of images: the first --num-images calibrate, the next --eval-images "
                         "measure drift (default: synthetic images for the model's task)")
-    parser.add_argument("--num-images", type=int, default=None, help="calibration images (default 8)")
+    parser.add_argument("--num-images", type=int, default=None, help=f"calibration images (default {DEFAULT_NUM_IMAGES})")
     parser.add_argument("--eval-images", type=int, default=None,
-                        help="held-out images the drift budget is checked on (default 16; 0, or a folder with no "
+                        help=f"held-out images the drift budget is checked on (default {DEFAULT_EVAL_IMAGES}; 0, or a folder with no "
                         "images beyond the calibration ones, checks on the calibration images)")
     parser.add_argument("--max-drift", type=float, default=None,
                         help="budget in points: mIoU vs fp32 (segmentation) or top-1 agreement (classification) "
-                        "may fall by at most this much (default 0.5)")
+                        f"may fall by at most this much (default {DEFAULT_MAX_DRIFT})")
     parser.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"), default=None,
                         help="activation range calibration for the static recipes (default minmax)")
     parser.add_argument("--dynamic-ops", default=None,
@@ -54,24 +58,32 @@ def register(sub) -> None:
 
 def _quantize(args) -> int:
     from edgeforge.atomic import write_text
-    from edgeforge.quantize import VARIANTS, parse_precisions, quantize, with_options
-    from edgeforge.quantize.pipeline import DEFAULT_EVAL_IMAGES, DEFAULT_MAX_DRIFT, DEFAULT_NUM_IMAGES
+    from edgeforge.quantize.budget import Budget
+    from edgeforge.quantize.calibration import Calibration
+    from edgeforge.quantize.recipes import (
+        CoreMLPaletteRecipe,
+        DynamicInt8Recipe,
+        with_options,
+    )
+    from edgeforge.stages import quantize
+    from edgeforge.targets import parse_precisions
 
     names = parse_precisions(args.precisions) if args.precisions else None  # bad names fail before any work
     dynamic_ops = tuple(op.strip() for op in args.dynamic_ops.split(",") if op.strip()) if args.dynamic_ops else None
-    variants = {
-        name: with_options(variant, calibration_method=args.calibration_method, block_size=args.block_size,
-                           mode=args.palette_mode if variant.recipe.kind == "coreml-palettize-weights" else None,
-                           op_types=dynamic_ops if variant.recipe.kind == "onnx-int8-dynamic" else None,
+    recipes = {
+        name: with_options(recipe, calibration_method=args.calibration_method, block_size=args.block_size,
+                           mode=args.palette_mode if isinstance(recipe, CoreMLPaletteRecipe) else None,
+                           op_types=dynamic_ops if isinstance(recipe, DynamicInt8Recipe) else None,
                            dynamic_op_types=dynamic_ops)
-        for name, variant in VARIANTS.items()
+        for target in TARGETS.values() for name, recipe in target.precisions.items()
     }
+    calibration = Calibration(args.calibration,
+                              DEFAULT_NUM_IMAGES if args.num_images is None else args.num_images,
+                              DEFAULT_EVAL_IMAGES if args.eval_images is None else args.eval_images)
+    budget = Budget(DEFAULT_MAX_DRIFT if args.max_drift is None else args.max_drift,
+                    sensitivity_images=args.sensitivity_images)
     report = quantize(
-        args.artifact, precisions=names, calibration=args.calibration,
-        max_drift=DEFAULT_MAX_DRIFT if args.max_drift is None else args.max_drift,
-        num_images=DEFAULT_NUM_IMAGES if args.num_images is None else args.num_images,
-        eval_images=DEFAULT_EVAL_IMAGES if args.eval_images is None else args.eval_images,
-        variants=variants, sensitivity_images=args.sensitivity_images,
+        args.artifact, precisions=names, calibration=calibration, budget=budget, recipes=recipes,
         keep_float=[n.strip() for n in args.keep_float.split(",") if n.strip()] if args.keep_float else (),
         node_costs=read_node_costs(args.node_costs) if args.node_costs else None,
         log=lambda line: print(line, file=sys.stderr),

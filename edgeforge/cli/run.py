@@ -93,7 +93,7 @@ class _artifact_dir:
         if (path / "onnx").is_dir() or (path / "manifest.json").is_file():
             return path
         try:
-            from edgeforge.export.build import build
+            from edgeforge.stages import build
         except ImportError:
             raise EdgeforgeError(
                 f"{self.model} is not an artifact directory; running a checkpoint needs pip install 'edgeforge[build]'"

@@ -21,15 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from edgeforge.contract import PIPELINE_TAG, REFERENCE_VARIANT, VARIANTS
 from edgeforge.errors import EdgeforgeError
 
 #: Where web/setup.sh (vite build) writes the page in a source checkout.
 DEFAULT_PAGE_DIR = Path(__file__).resolve().parents[2] / "web" / "dist"
 
-#: edgeforge variant name -> the transformers.js `dtype` that loads the same file (same order in the page).
-DTYPE_OF_VARIANT = {"fp32": "fp32", "fp16": "fp16", "quantized": "q8", "int8": "int8", "uint8": "uint8", "q4": "q4"}
-
-PIPELINE_OF_TASK = {"semantic-segmentation": "image-segmentation", "image-classification": "image-classification"}
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -144,7 +141,7 @@ def model_names(artifacts) -> dict[str, Path]:
 
 def model_index(models: dict[str, Path], verify: bool = True) -> dict:
     """What /models/index.json lists: per model, its task, labels and the variants transformers.js can load."""
-    from edgeforge.runtime.artifact import VARIANT_FILES, Artifact
+    from edgeforge.runtime.artifact import Artifact
 
     entries = []
     for name, root in models.items():
@@ -153,21 +150,22 @@ def model_index(models: dict[str, Path], verify: bool = True) -> dict:
         variants = []
         for variant, rel in sorted(artifact.variants().items(), key=lambda item: _variant_order(item[0])):
             # transformers.js finds a dtype's file by name only: onnx/model{suffix}.onnx
-            if variant not in DTYPE_OF_VARIANT or rel != VARIANT_FILES[variant] or not (root / rel).is_file():
+            declared = VARIANTS.get(variant)
+            if declared is None or declared.dtype is None or rel != declared.file or not (root / rel).is_file():
                 continue
             path = artifact.variant_path(variant, verify=verify)  # refuses a modified or corrupt file
-            variants.append({"variant": variant, "dtype": DTYPE_OF_VARIANT[variant], "file": rel,
+            variants.append({"variant": variant, "dtype": declared.dtype, "file": rel,
                              "bytes": path.stat().st_size,
                              "precision": recorded.get(variant, {}).get("precision", variant)})
         if not variants:
-            raise EdgeforgeError(f"{root} has no ONNX variant transformers.js can load (expected onnx/model.onnx)")
-        entries.append({"name": name, "task": artifact.task, "pipeline": PIPELINE_OF_TASK[artifact.task],
+            raise EdgeforgeError(f"{root} has no ONNX variant transformers.js can load (expected {VARIANTS[REFERENCE_VARIANT].file})")
+        entries.append({"name": name, "task": artifact.task, "pipeline": PIPELINE_TAG[artifact.task],
                         "id2label": {str(k): v for k, v in artifact.id2label.items()}, "variants": variants})
     return {"models": entries}
 
 
 def _variant_order(variant: str) -> int:
-    order = list(DTYPE_OF_VARIANT)
+    order = [name for name, declared in VARIANTS.items() if declared.dtype]  # the contract's order, as in the page
     return order.index(variant) if variant in order else len(order)
 
 

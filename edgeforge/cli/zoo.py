@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeforge.errors import EdgeforgeError
-from edgeforge.zoo.reference import REFERENCE_NAMES
+from edgeforge.references import REFERENCE_NAMES
 
 
 def register(sub) -> None:
@@ -71,7 +71,9 @@ def _make(args) -> int:
 
 
 def _train(args) -> int:
-    from edgeforge.zoo.train import train_mini  # OMP_WAIT_POLICY is set by the CLI's main
+    from edgeforge.zoo.train import (
+        train_mini,  # OMP_WAIT_POLICY is set by the CLI's main
+    )
 
     train_mini(args.name, args.output, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
                learning_rate=args.learning_rate, pool_size=args.pool_size, heldout_size=args.heldout_size,

@@ -3,8 +3,20 @@
 Numpy and Pillow only (tqdm optional, for progress bars).
 """
 
-from edgeforge.data.datasets import Dataset, Sample, open_dataset, read_image, read_label_map
-from edgeforge.data.synth import KINDS, dataset_description, label_names_for, make_sample, write_dataset
+from edgeforge.data.datasets import (
+    Dataset,
+    Sample,
+    open_dataset,
+    read_image,
+    read_label_map,
+)
+from edgeforge.data.synth import (
+    KINDS,
+    dataset_description,
+    label_names_for,
+    make_sample,
+    write_dataset,
+)
 
 __all__ = [
     "KINDS",

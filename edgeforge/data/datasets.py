@@ -18,8 +18,8 @@ format                 layout
 Label maps are uint8 class-id arrays (H, W). Value 255 is accepted in any label map as the
 conventional "ignore" index (LIP, ATR tooling and Hugging Face's ``semantic_loss_ignore_index`` use
 it); any other value at or beyond the number of classes is an error. Images are opened with their
-EXIF orientation applied and converted to RGB. ``Dataset.task`` is ``"semantic-segmentation"``,
-``"image-classification"``, or None for unlabeled images (nothing says which).
+EXIF orientation applied and converted to RGB. ``Dataset.task`` is ``contract.SEGMENTATION``,
+``contract.CLASSIFICATION``, or None for unlabeled images (nothing says which).
 """
 
 from __future__ import annotations
@@ -35,14 +35,13 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from edgeforge.contract import CLASSIFICATION, SEGMENTATION
 from edgeforge.errors import EdgeforgeError
-from edgeforge.zoo.reference import label_names
+from edgeforge.references import label_names
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 IGNORE_INDEX = 255
 
-SEGMENTATION = "semantic-segmentation"
-CLASSIFICATION = "image-classification"
 
 # CelebAMask-HQ part names in label-id order (ids 1..18; 0 is background), as the official merge
 # script (face_parsing/Data_preprocessing/g_mask.py) lists them.

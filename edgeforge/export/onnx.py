@@ -29,7 +29,7 @@ def logits_module(model):
 def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAULT_OPSET, fold: bool = False) -> Path:
     """Export ``checkpoint`` to ``out_path`` (written atomically) and run onnx's full checker on it.
 
-    ``fold``: export the model with its family's exact rewrites (``Family.torch_rewrites``: folded
+    ``fold``: export the model with its family's exact rewrites (``Family.rewrites``: folded
     head, fusion-friendly modules) instead of the stock modules.
     """
     import onnx
@@ -37,10 +37,10 @@ def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAU
 
     family = checkpoint.family
     model = checkpoint.model
-    if fold and family.torch_rewrites:
-        from edgeforge.export.fold import rewrite_model
+    if fold and family.rewrites:
+        from edgeforge.export.rewrite import rewrite_model
 
-        model = rewrite_model(model, family.torch_rewrites)
+        model = rewrite_model(model, family.rewrites)
     height, width = input_size(checkpoint.image_processor)
     dummy = torch.zeros(1, checkpoint.config.num_channels, height, width)
     out_path = Path(out_path)

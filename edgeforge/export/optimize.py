@@ -1,60 +1,42 @@
-"""ONNX graph optimisation with onnxruntime's transformer optimizer (``Family.fusion_profile``).
+"""ONNX graph optimisation with onnxruntime's transformer optimizer (``Family.fusion``).
 
 The result stays a portable fp32 ONNX graph: onnxruntime's *basic* level (constant folding, redundant
 node removal; hardware independent) and the optimizer's Python fusions into com.microsoft contrib ops
 that the CPU execution provider and onnxruntime-web's WASM build both implement (Attention, Gelu,
 BiasGelu). Deliberately not applied, each for a measured or stated reason:
 
-- SkipLayerNormalization: fires, but measured 9-13 % slower end to end on SegFormer-b2 and ~3 % on
-  ViT-base (onnxruntime 1.31 CPU, 2 threads) than the Add + LayerNormalization it replaces.
+- Fusions a family's profile disables (``FusionProfile.disabled``), each with its measurement in the
+  family's module (SkipLayerNormalization: slower than Add + LayerNormalization on both families).
 - onnxruntime's extended/all levels saved offline (``optimized_model_filepath``): no consistent
   latency or load-time difference from letting the session apply them at load (benchmarks/perf_graph.py),
   while they write FusedMatMul / NCHWc ops that are hardware specific or that onnxruntime's
   quantizer leaves in float, and this graph is what quantization starts from.
-- MultiHeadAttention for SegFormer's reduced-K/V attention: onnxruntime has no fusion for the pattern
-  (its attention fusion needs Q, K and V from one input; only the last stage, ratio 1, has that).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.environment import quiet_logger
 from edgeforge.atomic import atomic_path
+from edgeforge.contract import MAX_IR_VERSION
+from edgeforge.environment import quiet_logger
 from edgeforge.errors import EdgeforgeError
+from edgeforge.families import FusionProfile
 
-#: onnx 1.23 would write IR 14; IR 10 (onnx 1.16) loads in onnxruntime >= 1.18 and the pinned onnxruntime-web.
-MAX_IR_VERSION = 10
 #: Fused operator types counted for the manifest (onnxruntime's contrib ops, CPU + WASM).
 FUSED_OPS = ("Attention", "MultiHeadAttention", "Gelu", "FastGelu", "BiasGelu", "LayerNormalization",
              "SkipLayerNormalization", "EmbedLayerNormalization")
 
 
-@dataclass(frozen=True)
-class FusionProfile:
-    optimizer_model_type: str  # onnxruntime.transformers.optimizer model_type whose fusions match
-    disabled: tuple[str, ...]  # FusionOptions switches turned off (see the module docstring)
-    expected: tuple[str, ...]  # fused op types this family's graph must gain (tests check they fire)
-
-
-FUSION_PROFILES = {
-    # SegFormer: Attention fires only in the last stage (sequence-reduction ratio 1: plain self-attention).
-    "segformer": FusionProfile("vit", disabled=("enable_skip_layer_norm",), expected=("Attention", "Gelu")),
-    "vit": FusionProfile("vit", disabled=("enable_skip_layer_norm",), expected=("Attention", "BiasGelu")),
-}
-
-
-def optimize_onnx(src: str | Path, dst: str | Path, profile_name: str) -> dict:
+def optimize_onnx(src: str | Path, dst: str | Path, profile: FusionProfile) -> dict:
     """Optimise ``src`` into ``dst`` (written atomically); returns what was done and the fused-op counts."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    profile = fusion_profile(profile_name)
     options = FusionOptions(profile.optimizer_model_type)
     for switch in profile.disabled:
         if not hasattr(options, switch):
-            raise EdgeforgeError(f"fusion profile {profile_name!r}: onnxruntime has no fusion option {switch!r}")
+            raise EdgeforgeError(f"fusion profile {profile.name!r}: onnxruntime has no fusion option {switch!r}")
         setattr(options, switch, False)
     # The optimizer warns about num_heads=0 (auto-detection is what we want) and logs every fusion.
     with quiet_logger("onnxruntime.transformers"):
@@ -70,7 +52,7 @@ def optimize_onnx(src: str | Path, dst: str | Path, profile_name: str) -> dict:
         optimizer.save_model_to_file(str(tmp))
     return {
         "tool": "onnxruntime.transformers.optimizer",
-        "profile": profile_name,
+        "profile": profile.name,
         "model_type": profile.optimizer_model_type,
         "onnxruntime_level": "basic",
         "disabled": list(profile.disabled),
@@ -80,16 +62,9 @@ def optimize_onnx(src: str | Path, dst: str | Path, profile_name: str) -> dict:
     }
 
 
-def fusion_profile(name: str) -> FusionProfile:
-    try:
-        return FUSION_PROFILES[name]
-    except KeyError:
-        raise EdgeforgeError(f"unknown fusion profile {name!r}; known: {', '.join(sorted(FUSION_PROFILES))}") from None
-
-
-def missing_fusions(report: dict) -> list[str]:
+def missing_fusions(report: dict, profile: FusionProfile) -> list[str]:
     """Expected fused op types that did not fire (a transformers/onnxruntime upgrade changed a pattern)."""
-    return [op for op in fusion_profile(report["profile"]).expected if not report["fused_operators"].get(op)]
+    return [op for op in profile.expected if not report["fused_operators"].get(op)]
 
 
 def op_counts(model) -> dict[str, int]:

@@ -19,7 +19,10 @@ def export_ort(onnx_path: str | Path, out_dir: str | Path, input_shape: list[int
     Mobile execution providers (NNAPI, Core ML) only take nodes with fixed shapes, and apps run one
     image at a time: the ORT model is made from the graph with its input fixed to ``input_shape``.
     """
-    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    from onnxruntime.tools.convert_onnx_models_to_ort import (
+        OptimizationStyle,
+        convert_onnx_models_to_ort,
+    )
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +47,10 @@ def export_ort(onnx_path: str | Path, out_dir: str | Path, input_shape: list[int
 
 def fix_input_shape(onnx_path: Path, out_path: Path, input_shape: list[int]) -> None:
     import onnx
-    from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_input_shape_fixed
+    from onnxruntime.tools.onnx_model_utils import (
+        fix_output_shapes,
+        make_input_shape_fixed,
+    )
 
     model = onnx.load(str(onnx_path))
     make_input_shape_fixed(model.graph, model.graph.input[0].name, input_shape)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeforge.atomic import atomic_path
+from edgeforge.contract import MAX_IR_VERSION
 from edgeforge.errors import EdgeforgeError
-from edgeforge.export.optimize import MAX_IR_VERSION
 
 OUTPUT_SIZE = "output_size"
 LABEL_MAP = "label_map"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
-from edgeforge.families import SEGMENTATION
 from edgeforge.zoo.checkpoints import Checkpoint
 
 #: Export fails above this max-abs logit difference: beyond float noise, something was mis-exported.

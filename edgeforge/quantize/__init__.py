@@ -1,19 +1,7 @@
-"""Quantized and reduced-precision variants of an artifact, held to an accuracy budget.
+"""How precisions are made: recipes (``recipes``), the ONNX quantizers and their dispatch (``registry``),
+the accuracy-budget search (``budget``), drift (``drift``), calibration images (``calibration``) and Core ML
+weight compression (``coreml``). The stage that runs them over an artifact is ``edgeforge.stages.quantize``;
+which target offers which precision is in ``edgeforge.targets``.
 
-    from edgeforge.quantize import quantize
-    report = quantize("artifacts/face-parsing", precisions="fp16,quantized,q4", calibration="photos/")
-
-Names and recipes: ``edgeforge.quantize.recipes``. Importing this package stays light (no onnx,
-onnxruntime.quantization or coremltools) until ``quantize`` is called.
+Importing this package stays light (no onnx, onnxruntime.quantization or coremltools).
 """
-
-from edgeforge.quantize.recipes import VARIANTS, parse_precisions, with_options
-
-__all__ = ["VARIANTS", "parse_precisions", "quantize", "with_options"]
-
-
-def quantize(*args, **kwargs):
-    """See ``edgeforge.quantize.pipeline.quantize``."""
-    from edgeforge.quantize.pipeline import quantize as run
-
-    return run(*args, **kwargs)

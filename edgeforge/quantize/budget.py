@@ -30,6 +30,8 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from edgeforge.contract import check_budget
+from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.drift import Drift, DriftMeter
 
 
@@ -46,6 +48,13 @@ class Budget:
     max_float_fraction: float = 0.5
     max_probes: int = 48
     together: tuple[str, ...] = ()  # regexes on node names: the nodes each matches are kept float as one unit
+
+    def __post_init__(self):
+        check_budget(self.max_drift)
+        if not 0 <= self.max_float_fraction <= 1:
+            raise EdgeforgeError(f"the float fraction must be from 0 to 1, not {self.max_float_fraction}")
+        if self.sensitivity_images < 1 or self.max_probes < 1:
+            raise EdgeforgeError("sensitivity images and probes must be at least 1")
 
 
 @dataclass

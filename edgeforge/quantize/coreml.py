@@ -76,3 +76,21 @@ def coreml_logits(path: str | Path, pixel_values: np.ndarray, input_name: str, o
 
 def package_size(path: str | Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def make_coreml_variant(job, name: str, recipe) -> tuple[Path, dict]:
+    """Compress the artifact's Core ML package with ``recipe``; drift measured where Core ML runs (macOS)."""
+    from edgeforge.contract import VARIANTS
+
+    source = job.root / VARIANTS["coreml"].file
+    if not source.is_dir():
+        raise EdgeforgeError(f"{job.root} has no {VARIANTS['coreml'].file}: build it with --targets onnx,coreml first")
+    out = compress_coreml(source, job.work / Path(VARIANTS[name].file).name, recipe)
+    details = {"recipe": recipe.to_json(), "size_bytes": package_size(out),
+               "size_vs_fp16_package": round(package_size(out) / package_size(source), 4), "nodes_kept_float": []}
+    if can_measure():
+        drift = job.meter.score(coreml_logits(out, job.meter.pixel_values, job.meter.input_name))
+        details["drift"] = {**drift.to_json(), "status": "measured with Core ML"}
+    else:
+        details["drift"] = {"status": NOT_MEASURED, "num_images": 0}
+    return out, details

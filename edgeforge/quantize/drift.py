@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeforge.contract import SEGMENTATION
 from edgeforge.metrics import ClassificationScores, SegmentationScores, kl_divergence
 from edgeforge.runtime import load
-from edgeforge.runtime.artifact import SEGMENTATION
 from edgeforge.runtime.postprocess import softmax
 
 

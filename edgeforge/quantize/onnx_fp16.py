@@ -13,7 +13,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from edgeforge.quantize.onnx_graph import load_model, nodes_of_types, require_candidates, save_model
+from edgeforge.quantize.onnx_graph import (
+    load_model,
+    nodes_of_types,
+    require_candidates,
+    save_model,
+)
 from edgeforge.quantize.recipes import Fp16Recipe
 
 

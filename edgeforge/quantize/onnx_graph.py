@@ -7,10 +7,8 @@ from pathlib import Path
 
 import onnx
 
+from edgeforge.contract import MAX_IR_VERSION
 from edgeforge.errors import EdgeforgeError
-
-#: onnx 1.23 writes IR version 14 by default; onnxruntime 1.31 loads at most 13, and 10 covers int4 tensors.
-MAX_IR_VERSION = 10
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:

@@ -13,7 +13,12 @@ import logging
 from pathlib import Path
 
 from edgeforge.environment import quiet_logger
-from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, weighted_nodes
+from edgeforge.quantize.onnx_graph import (
+    load_model,
+    require_candidates,
+    save_model,
+    weighted_nodes,
+)
 from edgeforge.quantize.onnx_int8 import dynamic_on_top
 from edgeforge.quantize.recipes import Int4Recipe
 from edgeforge.quantize.weight_only import store_weights, weight_nodes

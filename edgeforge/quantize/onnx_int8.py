@@ -15,11 +15,23 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnxruntime.quantization import CalibrationDataReader
+from tqdm import tqdm
 
 from edgeforge.errors import EdgeforgeError
-from edgeforge.quantize.calibration import PixelValuesReader
-from edgeforge.quantize.onnx_graph import load_model, require_candidates, save_model, unshare_weights, weighted_nodes
-from edgeforge.quantize.recipes import DynamicInt8Recipe, HybridInt8Recipe, StaticInt8Recipe
+from edgeforge.quantize.onnx_graph import (
+    load_model,
+    require_candidates,
+    save_model,
+    unshare_weights,
+    weighted_nodes,
+)
+from edgeforge.quantize.recipes import (
+    DynamicInt8Recipe,
+    HybridInt8Recipe,
+    StaticInt8Recipe,
+)
+
 
 def prepare(fp32_path: str | Path, out_path: str | Path) -> Path:
     """onnxruntime's recommended pre-processing; names every node (quantizers select nodes by name) and gives
@@ -115,7 +127,11 @@ class StaticInt8Quantizer:
         return f"{self.recipe.calibration_method}-{digest}"
 
     def write(self, out_path: str | Path, keep_float: frozenset[str] = frozenset()) -> Path:
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            quantize_static,
+        )
 
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[self.recipe.calibration_method]
@@ -169,3 +185,26 @@ def dynamic_on_top(write_first: Callable[[Path], Path], out_path: str | Path, re
         return DynamicInt8Quantizer.quantize(halfway, out_path, recipe, keep_float)
     finally:
         halfway.unlink(missing_ok=True)
+
+
+class PixelValuesReader(CalibrationDataReader):
+    """onnxruntime calibration data reader over pre-processed images, one image per batch, with a progress bar."""
+
+    def __init__(self, input_name: str, pixel_values: np.ndarray, description: str = "calibrating"):
+        self.input_name = input_name
+        self.pixel_values = pixel_values
+        self.index = 0
+        self.bar = tqdm(total=len(pixel_values), desc=description, unit="image", leave=False)
+
+    def get_next(self) -> dict | None:
+        if self.index >= len(self.pixel_values):
+            self.bar.close()
+            return None
+        batch = {self.input_name: self.pixel_values[self.index : self.index + 1]}
+        self.index += 1
+        self.bar.update(1)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self.pixel_values)
+

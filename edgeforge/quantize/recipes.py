@@ -1,6 +1,6 @@
-"""What each precision name makes: one frozen dataclass per kind of recipe, every parameter recorded.
-
-Names are transformers.js dtype names (files in ``onnx/``) plus the Core ML variants:
+"""How a precision is made: one frozen dataclass per kind of recipe, every parameter recorded in the
+manifest. Each target declares which recipe its precisions use by default (``edgeforge.targets``); the
+names and files are the contract's (``edgeforge.contract.VARIANTS``). The defaults:
 
 - ``fp16`` -> onnx/model_fp16.onnx: float16 weights and compute, fp32 inputs/outputs; ops whose
   statistics overflow or lose digits in fp16 (LayerNormalization, Softmax, ...) kept fp32.
@@ -25,7 +25,7 @@ Nothing here imports onnx or coremltools: the CLI reads these names to parse its
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import ClassVar
 
 from edgeforge.errors import EdgeforgeError
@@ -162,57 +162,13 @@ class CoreMLPaletteRecipe(Recipe):
     weight_threshold: int = 2048
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    file: str  # relative to the artifact directory
-    precision: str  # a short human description for the manifest
-    recipe: Recipe = field(compare=False)
-
-    @property
-    def format(self) -> str:
-        return self.recipe.format
-
-
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in (
-        Variant("fp16", "onnx/model_fp16.onnx", "fp16", Fp16Recipe()),
-        Variant("quantized", "onnx/model_quantized.onnx", "int8 (Conv static, MatMul/Gemm dynamic)",
-                HybridInt8Recipe()),
-        Variant("int8", "onnx/model_int8.onnx", "int8 static QDQ (s8 activations, s8 weights)",
-                StaticInt8Recipe(activation_type="int8")),
-        Variant("uint8", "onnx/model_uint8.onnx", "int8 dynamic (u8 weights)", DynamicInt8Recipe(weight_type="uint8")),
-        Variant("q4", "onnx/model_q4.onnx", "int4 weight-only", Int4Recipe()),
-        Variant("coreml-int8", "coreml/model_int8.mlpackage", "int8 weights", CoreMLLinearRecipe()),
-        Variant("coreml-palette4", "coreml/model_palette4.mlpackage", "4-bit palettized weights",
-                CoreMLPaletteRecipe(nbits=4)),
-        Variant("coreml-palette6", "coreml/model_palette6.mlpackage", "6-bit palettized weights",
-                CoreMLPaletteRecipe(nbits=6)),
-    )
-}
-ONNX_PRECISIONS = tuple(n for n, v in VARIANTS.items() if v.format == "onnx")
-COREML_PRECISIONS = tuple(n for n, v in VARIANTS.items() if v.format == "coreml")
-
-
-def parse_precisions(text: str | list | tuple) -> tuple[str, ...]:
-    """``"fp16,quantized"`` or a list -> validated names, in the given order, without repeats."""
-    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else [str(n).strip() for n in text]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or not names:
-        raise EdgeforgeError(
-            f"unknown precision(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(VARIANTS)}")
-    return tuple(dict.fromkeys(names))
-
-
-def with_options(variant: Variant, **options) -> Variant:
-    """The variant with those recipe fields changed; options its recipe does not have are ignored,
-    so one set of command-line options can be applied to every requested variant."""
-    known = {f.name for f in fields(variant.recipe)}
+def with_options(recipe: Recipe, **options) -> Recipe:
+    """The recipe with those fields changed; options it does not have (or set to None) are ignored, so one
+    set of command-line options can be applied to every requested precision's recipe."""
+    known = {f.name for f in fields(recipe)}
     changes = {k: v for k, v in options.items() if k in known and v is not None}
     _check_options(changes)
-    return replace(variant, recipe=replace(variant.recipe, **changes)) if changes else variant
+    return replace(recipe, **changes) if changes else recipe
 
 
 def _check_options(options: dict) -> None:

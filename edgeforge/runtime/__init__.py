@@ -9,7 +9,11 @@
 from edgeforge.runtime.images import ImageError, load_image
 from edgeforge.runtime.manifest import IntegrityError
 from edgeforge.runtime.model import Model, load
-from edgeforge.runtime.providers import ProviderFallbackWarning, ProviderUnavailable, choose_providers
+from edgeforge.runtime.providers import (
+    ProviderFallbackWarning,
+    ProviderUnavailable,
+    choose_providers,
+)
 from edgeforge.runtime.results import ClassificationResult, SegmentationResult
 
 __all__ = [

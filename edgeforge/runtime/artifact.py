@@ -1,7 +1,7 @@
 """An artifact directory as the runtime sees it: configs, variants, manifest.
 
 Layout (the one Optimum's ORTModel classes and transformers.js load):
-    config.json, preprocessor_config.json, manifest.json, onnx/model*.onnx, ort/model.ort, coreml/*.mlpackage
+    config.json, preprocessor_config.json, manifest.json, and the variant files ``edgeforge.contract`` declares
 """
 
 from __future__ import annotations
@@ -11,23 +11,16 @@ import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeforge.contract import ALIASES, TASKS, VARIANTS, task_of_architectures
 from edgeforge.errors import EdgeforgeError
-from edgeforge.runtime.manifest import MANIFEST_NAME, IntegrityError, inside, read_manifest, verify_files
+from edgeforge.runtime.manifest import (
+    MANIFEST_NAME,
+    IntegrityError,
+    inside,
+    read_manifest,
+    verify_files,
+)
 
-SEGMENTATION = "semantic-segmentation"
-CLASSIFICATION = "image-classification"
-
-# transformers.js dtype names -> file names in onnx/ (used when no manifest names the variant).
-VARIANT_FILES = {
-    "fp32": "onnx/model.onnx",
-    "fp16": "onnx/model_fp16.onnx",
-    "quantized": "onnx/model_quantized.onnx",
-    "q8": "onnx/model_quantized.onnx",
-    "int8": "onnx/model_int8.onnx",
-    "uint8": "onnx/model_uint8.onnx",
-    "q4": "onnx/model_q4.onnx",
-    "ort": "ort/model.ort",
-}
 CONFIG_FILES = ("config.json", "preprocessor_config.json")
 
 
@@ -66,14 +59,15 @@ class Artifact:
         return labels
 
     def variants(self) -> dict[str, str]:
-        """Variant name -> relative file, for the variants present on disk."""
+        """Variant name -> relative file: the manifest's, or (no manifest) the declared files present on disk."""
         if self.manifest and isinstance(self.manifest.get("variants"), dict):
             return {name: v["file"] for name, v in self.manifest["variants"].items()
                     if isinstance(v, dict) and isinstance(v.get("file"), str)}
-        return {name: rel for name, rel in VARIANT_FILES.items() if (self.root / rel).is_file()}
+        return {name: v.file for name, v in VARIANTS.items() if (self.root / v.file).is_file()}
 
     def variant_file(self, variant: str) -> str:
         variants = self.variants()
+        variant = variant if variant in variants else ALIASES.get(variant, variant)  # q8 = quantized
         if variant not in variants:
             known = ", ".join(sorted(variants)) or "none"
             raise EdgeforgeError(f"{self.root} has no variant {variant!r} (available: {known})")
@@ -196,15 +190,13 @@ def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
 
 def task_of(config: dict, root: Path) -> str:
     architectures = config.get("architectures") or []
-    for arch in architectures:
-        if arch.endswith("ForSemanticSegmentation"):
-            return SEGMENTATION
-        if arch.endswith("ForImageClassification"):
-            return CLASSIFICATION
-    raise EdgeforgeError(
-        f"{root / 'config.json'}: unknown task for architectures {architectures}; "
-        "edgeforge runs semantic segmentation and image classification models"
-    )
+    task = task_of_architectures(architectures if isinstance(architectures, list) else [])
+    if task is None:
+        raise EdgeforgeError(
+            f"{root / 'config.json'}: unknown task for architectures {architectures}; "
+            f"edgeforge runs {' and '.join(task.replace('-', ' ') for task in TASKS)} models"
+        )
+    return task
 
 
 def _read_json(path: Path) -> dict:

@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edgeforge.contract import SEGMENTATION, format_of_file
 from edgeforge.errors import EdgeforgeError
-from edgeforge.runtime.artifact import SEGMENTATION, Artifact, external_data_files
+from edgeforge.runtime.artifact import Artifact, external_data_files
+from edgeforge.runtime.engines import runnable, why_not_runnable
 from edgeforge.runtime.images import ImageError, ImageInput, load_image
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.runtime.providers import ProviderFallbackWarning, ProviderUnavailable, choose_providers
+from edgeforge.runtime.providers import (
+    ProviderFallbackWarning,
+    ProviderUnavailable,
+    choose_providers,
+)
 from edgeforge.runtime.results import ClassificationResult, SegmentationResult
 
 
@@ -58,8 +64,9 @@ class Model:
             external_data_files(self.model_path)  # confined to the candidate's folder
         else:
             rel = self.artifact.variant_file(variant)
-            if rel.endswith(".mlpackage"):
-                raise EdgeforgeError(f"{rel} is a Core ML package: it runs with Core ML on Apple devices, not here")
+            fmt = format_of_file(rel)
+            if not runnable(fmt):
+                raise EdgeforgeError(f"{rel} ({fmt}) cannot run here: {why_not_runnable(fmt)}")
             self.model_path = self.artifact.variant_path(variant, verify=verify)
         # ORT-format models carry the shapes they were converted with (see export.ort_mobile).
         self.fixed_shape = fixed_shape and self.model_path.suffix != ".ort"

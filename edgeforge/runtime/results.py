@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from edgeforge.contract import CLASSIFICATION, SEGMENTATION
 from edgeforge.runtime.postprocess import colour_overlay, palette
 
 
@@ -38,7 +39,7 @@ class SegmentationResult:
         return {self.id2label[i]: colours[i].tolist() for i in sorted(self.id2label)}
 
     def to_json(self) -> dict:
-        return {"task": "semantic-segmentation", "size": list(self.label_map.shape), "labels": self.pixel_shares()}
+        return {"task": SEGMENTATION, "size": list(self.label_map.shape), "labels": self.pixel_shares()}
 
 
 @dataclass
@@ -56,4 +57,4 @@ class ClassificationResult:
         return {self.id2label[int(i)]: float(self.probabilities[i]) for i in order}
 
     def to_json(self) -> dict:
-        return {"task": "image-classification", "label": self.label, "scores": self.scores()}
+        return {"task": CLASSIFICATION, "label": self.label, "scores": self.scores()}

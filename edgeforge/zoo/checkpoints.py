@@ -15,7 +15,7 @@ from typing import Any
 from edgeforge.atomic import atomic_directory
 from edgeforge.errors import EdgeforgeError
 from edgeforge.families import Family, family_for
-from edgeforge.zoo.reference import load_reference
+from edgeforge.references import load_reference
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 

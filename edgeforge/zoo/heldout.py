@@ -12,20 +12,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgeforge.data.synth import REFERENCE_FOR_KIND
+from edgeforge.contract import SEGMENTATION
 from edgeforge.metrics import ClassificationScores, SegmentationScores
+from edgeforge.references import label_names, load_reference
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.zoo.reference import label_names, load_reference
-
-#: reference name -> synthetic dataset kind it is trained and scored on.
-KIND_FOR_REFERENCE = {reference: kind for kind, reference in REFERENCE_FOR_KIND.items()}
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (N, 3, H, W) float32 pixel values -> logits
 
 
 def is_segmentation(name: str) -> bool:
-    return load_reference(name)["task"] == "semantic-segmentation"
+    return load_reference(name)["task"] == SEGMENTATION
 
 
 def headline_metric(name: str) -> str:

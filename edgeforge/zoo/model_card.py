@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeforge.contract import PIPELINE_TAG
+from edgeforge.references import load_reference
 from edgeforge.zoo.initialisation import describe
-from edgeforge.zoo.reference import load_reference
 
-PIPELINE_TAGS = {"semantic-segmentation": "image-segmentation", "image-classification": "image-classification"}
 METRIC_NAMES = {"mean_iou": "mean IoU", "accuracy": "top-1 accuracy"}
 
 
@@ -18,7 +18,7 @@ def write_model_card(path: str | Path, record: dict) -> None:
 
     reference = load_reference(record["reference"])
     data, scores, metric = record["data"], record["scores"], record["metric"]
-    task = PIPELINE_TAGS[reference["task"]]
+    task = PIPELINE_TAG[reference["task"]]
     result = EvalResult(
         task_type=task,
         dataset_type=f"edgeforge-synthetic-{data['kind']}",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgeforge.atomic import atomic_directory
 from edgeforge.errors import EdgeforgeError
-from edgeforge.zoo.reference import load_reference
+from edgeforge.references import load_reference
 
 TRAINED_DIR = Path(__file__).with_name("trained")
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")

@@ -20,12 +20,12 @@ from edgeforge.atomic import atomic_directory
 from edgeforge.data.synth import GENERATOR_VERSION
 from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
+from edgeforge.references import REFERENCE_NAMES, SYNTHETIC_KIND
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.zoo.heldout import KIND_FOR_REFERENCE, evaluate, headline_metric, is_segmentation
-from edgeforge.zoo.model_card import write_model_card
-from edgeforge.zoo.reference import REFERENCE_NAMES
-from edgeforge.zoo.training_data import draw_samples, mirror_table
+from edgeforge.zoo.heldout import evaluate, headline_metric, is_segmentation
 from edgeforge.zoo.initialisation import initialise
+from edgeforge.zoo.model_card import write_model_card
+from edgeforge.zoo.training_data import draw_samples, mirror_table
 from edgeforge.zoo.training_loop import Phase, fit, torch_logits
 
 #: Seed of the held-out split the model card reports. Training data is drawn with the training seed,
@@ -97,7 +97,7 @@ def settings_for(name: str, **overrides) -> TrainSettings:
     used_batches += [settings.crop_batch_size] if segmentation and settings.crop_fraction else []
     if settings.pool_size < max(used_batches):
         raise EdgeforgeError(f"the training pool ({settings.pool_size}) is smaller than one batch")
-    if settings.part_loss_weight and KIND_FOR_REFERENCE[name] != "expressions":
+    if settings.part_loss_weight and SYNTHETIC_KIND[name] != "expressions":
         raise EdgeforgeError("the part loss needs part maps, which only the expressions dataset draws")
     if settings.seed < 0 or settings.seed == HELDOUT_SEED:
         raise EdgeforgeError(f"the training seed must be 0 or more and not {HELDOUT_SEED} (the held-out split's)")
@@ -171,7 +171,7 @@ def _train(name: str, out_dir: Path, settings: TrainSettings, progress: bool, lo
         "architecture": {key: getattr(config, key) for key in family_for(config.model_type).architecture_keys},
         "parameters": sum(p.numel() for p in model.parameters()),
         "data": {"generator": "edgeforge.data.synth", "generator_version": GENERATOR_VERSION,
-                 "kind": KIND_FOR_REFERENCE[name], "size": size,
+                 "kind": SYNTHETIC_KIND[name], "size": size,
                  "train_seed": settings.seed, "train_samples": settings.pool_size,
                  "heldout_seed": HELDOUT_SEED, "heldout_samples": settings.heldout_size},
         "loss": {"first": float(np.mean(losses[:tail])), "last": float(np.mean(losses[-tail:])), "history": losses},

@@ -11,9 +11,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from edgeforge.data.synth import make_expression_sample, make_sample
+from edgeforge.references import SYNTHETIC_KIND, label_names
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.zoo.heldout import KIND_FOR_REFERENCE
-from edgeforge.zoo.reference import label_names
 
 #: Classes that swap when an image is mirrored ("left" is the person's left). Declared, not derived
 #: from names: face parsing's ``l_lip`` is the *lower* lip and ``ear_r`` an earring.
@@ -35,7 +34,7 @@ def draw_samples(name: str, seed: int, n: int, size: int, workers: int = 1, prog
 
     Drawing is pure Python/Pillow, so ``workers`` processes speed it up nearly linearly.
     """
-    kind = KIND_FOR_REFERENCE[name]
+    kind = SYNTHETIC_KIND[name]
     if parts and kind != "expressions":
         raise ValueError("part maps are drawn for the expressions dataset only")
     jobs = [(kind, index, seed, size, parts) for index in range(n)]

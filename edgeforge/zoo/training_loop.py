@@ -131,8 +131,8 @@ class PartHead:
     def __init__(self, config, cells: int):
         import torch
 
+        from edgeforge.references import label_names
         from edgeforge.zoo.training_data import PART_LABELS
-        from edgeforge.zoo.reference import label_names
 
         if config.patch_size % cells:
             raise ValueError(f"part cells ({cells}) must divide the patch size ({config.patch_size})")

@@ -4,7 +4,7 @@ Goals (from the quantizers issue): the default int8 (``quantized``) not slower t
 and <= 30 % of fp32's size; fp16 <= 52 %; q4 <= 20 %. Latency is measured in one run as a ratio, the two
 sessions' runs interleaved (order alternating each round) so a noisy shared machine slows both alike.
 
-    python benchmarks/quantize_b2.py [--work DIR] [--rounds 12] [--threads 2]
+    python experiments/quantize_b2.py [--work DIR] [--rounds 12] [--threads 2]
 
 Weights are random (architecture-faithful), so the drift figures printed say little about a trained
 model; speed and size do not depend on the weights' values.
@@ -40,10 +40,10 @@ def main(argv=None) -> int:
 
 def run(work: Path, args) -> int:
     artifact = build_b2(work)
-    from edgeforge.quantize import quantize
+    from edgeforge.quantize.calibration import Calibration
+    from edgeforge.stages import quantize
 
-    report = quantize(artifact, precisions=args.precisions, max_drift=100.0, num_images=args.calibration_images,
-                      log=lambda line: print(line, file=sys.stderr))
+    report = quantize(artifact, precisions=args.precisions, calibration=Calibration(None, args.calibration_images), budget=100.0, log=lambda line: print(line, file=sys.stderr))
     fp32_size = (artifact / "onnx" / "model.onnx").stat().st_size
     print(f"\nSegFormer-b2 clothes-parsing, 512x512, batch 1, {args.threads} threads; fp32 {fp32_size / 1e6:.1f} MB")
     ok = True
@@ -63,7 +63,7 @@ def run(work: Path, args) -> int:
 
 
 def build_b2(work: Path) -> Path:
-    from edgeforge.export.build import build
+    from edgeforge.stages import build
     from edgeforge.zoo.checkpoints import make_checkpoint
 
     checkpoint, artifact = work / "checkpoint", work / "artifact"

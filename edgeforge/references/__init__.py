@@ -1,4 +1,8 @@
-"""Architecture and label facts of the three reference checkpoints (JSON only, no torch)."""
+"""Architecture and label facts of the three reference checkpoints (JSON only, no torch).
+
+The ground floor under ``data`` (synthetic scenes label with these names) and ``zoo`` (checkpoints are
+built from these facts): neither imports the other for them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,14 @@ from pathlib import Path
 
 from edgeforge.errors import EdgeforgeError
 
-_DIR = Path(__file__).with_name("references")
+_DIR = Path(__file__).parent
 
 #: reference name -> file stem; the names are what `edgeforge zoo make` accepts.
 REFERENCE_NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
+#: reference name -> the synthetic dataset kind (``edgeforge data synth KIND``) drawn with its labels.
+SYNTHETIC_KIND = {"face-parsing": "faces", "clothes-parsing": "people", "facial-emotions": "expressions"}
+#: synthetic dataset kind -> reference name
+REFERENCE_FOR_KIND = {kind: name for name, kind in SYNTHETIC_KIND.items()}
 
 
 @lru_cache(maxsize=None)

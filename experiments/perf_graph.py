@@ -19,7 +19,7 @@ matmuls and convolutions, 1 multiply-add = 2 FLOPs) / median latency.
 For segmentation, in-graph post-processing (onnx/model_labels.onnx: Resize + ArgMax -> uint8) is
 timed against the logits graph + the runtime's numpy ``resize_logits_argmax``, at --output-size.
 
-    python benchmarks/perf_graph.py [--work DIR] [--models clothes-parsing,face-parsing,facial-emotions]
+    python experiments/perf_graph.py [--work DIR] [--models clothes-parsing,face-parsing,facial-emotions]
                                     [--rounds 6] [--threads 2] [--output-size 768x1024] [--json FILE]
 """
 
@@ -93,7 +93,7 @@ def prepare(work: Path, name: str, reuse: bool) -> tuple[dict[str, Path], object
     from edgeforge.export.onnx import export_onnx
     from edgeforge.export.optimize import optimize_onnx
     from edgeforge.export.postprocess_graph import add_label_map_output
-    from edgeforge.families import SEGMENTATION
+    from edgeforge.contract import SEGMENTATION
     from edgeforge.zoo.checkpoints import load_checkpoint, make_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def prepare(work: Path, name: str, reuse: bool) -> tuple[dict[str, Path], object
             export_onnx(checkpoint, graphs[variant], fold=fold)
         log("   optimizing")
         fusion_file.write_text(json.dumps(optimize_onnx(graphs["folded"], graphs["optimized"],
-                                                        checkpoint.family.fusion_profile)))
+                                                        checkpoint.family.fusion)))
         save_offline_extended(graphs["optimized"], graphs["extended"])
     if checkpoint.family.task == SEGMENTATION:
         graphs["labels"] = work / "labels.onnx"
@@ -133,11 +133,11 @@ def count_gflops(checkpoint, size: tuple[int, int]) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from edgeforge.export.fold import rewrite_model
+    from edgeforge.export.rewrite import rewrite_model
 
     figures = {}
     for variant, model in (("plain", checkpoint.model),
-                           ("folded", rewrite_model(checkpoint.model, checkpoint.family.torch_rewrites))):
+                           ("folded", rewrite_model(checkpoint.model, checkpoint.family.rewrites))):
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(pixel_values=torch.zeros(1, 3, *size))
         figures[variant] = counter.get_total_flops() / 1e9

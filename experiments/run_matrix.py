@@ -1,7 +1,7 @@
 """The whole benchmark matrix, one combined report: ``reports/latest/report.md`` + ``report.json`` + plots.
 
-    python benchmarks/run_matrix.py                 # everything (full-size models take a long while)
-    python benchmarks/run_matrix.py --quick --only minis    # smoke test: minutes, not hours
+    python experiments/run_matrix.py                 # everything (full-size models take a long while)
+    python experiments/run_matrix.py --quick --only minis    # smoke test: minutes, not hours
 
 Rows of the matrix (minis first: the full-size rows reuse their mixed-precision choices):
   minis       the trained minis shipped in ``edgeforge/zoo/trained/<name>-mini/`` -> build -> every ONNX
@@ -113,13 +113,13 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
     """Every ONNX precision. Minis: each held to the default budget on trained weights. Full size: random
     weights make drift meaningless (near-tie logits), so the budget is opened and each precision keeps in
     float what the trained mini of the family needed (``transferred_float_nodes``)."""
-    from edgeforge.quantize.pipeline import quantize
-    from edgeforge.quantize.recipes import ONNX_PRECISIONS
+    from edgeforge.stages import quantize
+    from edgeforge.targets import TARGETS
 
     started = time.perf_counter()
-    precisions, options, notes = list(ONNX_PRECISIONS), {}, []
+    precisions, options, notes = list(TARGETS["onnx"].precisions), {}, []
     if row == FULL:
-        options["max_drift"] = 100.0
+        options["budget"] = 100.0
         mini_manifest = mini_artifact / "manifest.json"
         if mini_manifest.is_file():
             mini = json.loads(mini_manifest.read_text())
@@ -217,7 +217,7 @@ def _layer_depths(names: list[str]) -> dict[str, int]:
 
 
 def artifact_dir(row: str, name: str, work: Path) -> Path:
-    from edgeforge.benchmarks.run import slug
+    from edgeforge.benchmarks.report import slug
 
     return work / "artifacts" / slug(row_label(row, name))
 
@@ -226,7 +226,8 @@ def exported_once(row: str, name: str, work: Path, args: argparse.Namespace, mad
                   log) -> tuple[Path, Path]:
     """(checkpoint, artifact) of a row: the checkpoint written and the artifact exported once per run (with
     --reuse, an export an earlier run left is taken as it is); ``made`` maps artifact -> checkpoint."""
-    from edgeforge.export.build import build, parse_targets
+    from edgeforge.stages import build
+    from edgeforge.targets import parse_targets
 
     artifact = artifact_dir(row, name, work)
     if artifact not in made:

@@ -1,0 +1,60 @@
+"""Applying a family's exact torch rewrites (``Family.rewrites``) and checking the result.
+
+The rewrites themselves are declared with their family (``edgeforge.families``); none of torch, onnx or
+onnxruntime does them (the decode-head fold has to see through a resize), hence they are written there.
+The stock model stays the numerical reference: build validation compares the exported graph against it.
+
+Build side only.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from edgeforge.contract import SEGMENTATION
+from edgeforge.errors import EdgeforgeError
+from edgeforge.families import Rewrite
+
+#: A rewritten graph must match the stock PyTorch model this closely (float-rounding level)...
+REWRITE_MAX_ABS_DIFF = 1e-4
+#: ...and give the same label map (segmentation, at the image's size) / top-1 class on this share.
+REWRITE_MIN_AGREEMENT = 0.9999
+
+
+def rewrite_model(model, rewrites: tuple[Rewrite, ...] | list[Rewrite]):
+    """A rewritten copy of ``model`` (eval mode) with ``rewrites`` applied in order; ``model`` is untouched."""
+    if model.training:
+        raise EdgeforgeError("model rewrites need a model in eval mode (BatchNorm statistics, no dropout)")
+    rewritten = copy.deepcopy(model)
+    for rewrite in rewrites:
+        rewrite.apply(rewritten)
+    return rewritten.eval()
+
+
+def validate_against_stock(checkpoint, onnx_path, images: list) -> dict:
+    """ONNX Runtime on the rewritten/optimised graph vs the *stock* PyTorch model on ``images`` (PIL):
+    max abs logit difference and label-map (or top-1) agreement; raises beyond the thresholds above."""
+    from edgeforge.export.validate import compare_logits, onnx_logits, reference_logits
+    from edgeforge.runtime.postprocess import resize_logits_argmax
+
+    pixel_values = checkpoint.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
+    reference, candidate = reference_logits(checkpoint, pixel_values), onnx_logits(onnx_path, pixel_values)
+    figures = compare_logits(reference, candidate, checkpoint.family.task)
+    figures.update(images=len(images), reference="stock PyTorch model")
+    if checkpoint.family.task == SEGMENTATION:
+        figures["label_map_agreement"] = min(
+            float((resize_logits_argmax(ref, h, w) == resize_logits_argmax(cand, h, w)).mean())
+            for ref, cand, (w, h) in zip(reference, candidate, (image.size for image in images))
+        )
+        agreement = figures["label_map_agreement"]
+    else:
+        agreement = figures["top1_agreement"]
+    if figures["max_abs_diff"] > REWRITE_MAX_ABS_DIFF or agreement < REWRITE_MIN_AGREEMENT:
+        raise EdgeforgeError(
+            f"rewritten graph of {checkpoint.source} differs from the stock PyTorch model (max |logit diff| "
+            f"{figures['max_abs_diff']:.2e}, agreement {agreement:.4%}; limits {REWRITE_MAX_ABS_DIFF:.0e}, "
+            f"{REWRITE_MIN_AGREEMENT:.2%}); export again with --no-fold --no-optimize and report it"
+        )
+    return figures

@@ -1,0 +1,87 @@
+"""SegFormer's rewritten torch modules (see ``edgeforge.families.segformer`` for what each computes)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from edgeforge.errors import EdgeforgeError
+
+
+class FoldedSegformerDecodeHead(nn.Module):
+    """SegformerDecodeHead with linear_fuse and batch_norm folded into the per-stage projections."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.reshape_last_stage = head.config.reshape_last_stage
+        weights, bias = folded_projections(head)
+        self.projections = nn.ModuleList()
+        for index, weight in enumerate(weights):
+            conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=1, bias=index == 0)
+            conv.weight.data = weight[:, :, None, None].to(torch.float32).contiguous()
+            if index == 0:
+                conv.bias.data = bias.to(torch.float32)
+            self.projections.append(conv)
+        self.activation = nn.ReLU()
+        self.classifier = copy.deepcopy(head.classifier)  # the dropout before it is the identity in eval
+
+    def forward(self, encoder_hidden_states):
+        states = list(encoder_hidden_states)
+        last = states[-1]
+        if self.reshape_last_stage is False and last.ndim == 3:  # as SegformerDecodeHead does
+            side = int(math.sqrt(last.shape[1]))
+            states[-1] = last.reshape(last.shape[0], side, side, -1).permute(0, 3, 1, 2)
+        size = states[0].shape[2:]
+        # Stage 0 is already at the target size, where torch's bilinear resize is the identity.
+        hidden = self.projections[0](states[0])
+        for state, projection in zip(states[1:], self.projections[1:]):
+            hidden = hidden + nn.functional.interpolate(projection(state), size=size, mode="bilinear",
+                                                        align_corners=False)
+        return self.classifier(self.activation(hidden))
+
+
+def folded_projections(head) -> tuple[list, "torch.Tensor"]:
+    """Per-stage folded weights (D, C_i) and the single folded bias (D,), computed in float64."""
+    stages = len(head.linear_c)
+    hidden = head.linear_fuse.out_channels
+    fuse = head.linear_fuse.weight.detach().double()[:, :, 0, 0]  # (D, stages * D)
+    if fuse.shape[1] != stages * hidden or head.linear_fuse.bias is not None:
+        raise EdgeforgeError(f"unexpected SegFormer decode head: linear_fuse weight {tuple(fuse.shape)}")
+    bn = head.batch_norm
+    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    bias = bn.bias.detach().double() - bn.running_mean.double() * scale
+    weights = []
+    for index, mlp in enumerate(head.linear_c):
+        # The head concatenates the stages in reverse order (all_hidden_states[::-1]).
+        block = fuse[:, (stages - 1 - index) * hidden : (stages - index) * hidden]
+        weights.append(scale[:, None] * (block @ mlp.proj.weight.detach().double()))
+        bias = bias + scale * (block @ mlp.proj.bias.detach().double())
+    return weights, bias
+
+
+class NCHWMixFFN(nn.Module):
+    """SegformerMixFFN (dense1 -> 3x3 depthwise conv -> GELU -> dense2) with the dense layers as 1x1 convs."""
+
+    def __init__(self, ffn):
+        super().__init__()
+        self.dense1 = _conv1x1(ffn.dense1)
+        self.dwconv = copy.deepcopy(ffn.dwconv.dwconv)
+        self.activation = ffn.intermediate_act_fn
+        self.dense2 = _conv1x1(ffn.dense2)
+
+    def forward(self, hidden_states, height, width):
+        batch_size, _, channels = hidden_states.shape
+        x = hidden_states.transpose(1, 2).reshape(batch_size, channels, height, width)
+        x = self.dense2(self.activation(self.dwconv(self.dense1(x))))
+        return x.flatten(2).transpose(1, 2)
+
+
+def _conv1x1(linear: nn.Linear) -> nn.Conv2d:
+    conv = nn.Conv2d(linear.in_features, linear.out_features, kernel_size=1, bias=linear.bias is not None)
+    conv.weight.data = linear.weight.detach().clone()[:, :, None, None]
+    if linear.bias is not None:
+        conv.bias.data = linear.bias.detach().clone()
+    return conv
