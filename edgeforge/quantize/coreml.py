@@ -82,9 +82,7 @@ def make_coreml_variant(job, name: str, recipe) -> tuple[Path, dict]:
     """Compress the artifact's Core ML package with ``recipe``; drift measured where Core ML runs (macOS)."""
     from edgeforge.contract import VARIANTS
 
-    source = job.root / VARIANTS["coreml"].file
-    if not source.is_dir():
-        raise EdgeforgeError(f"{job.root} has no {VARIANTS['coreml'].file}: build it with --targets onnx,coreml first")
+    source = job.root / VARIANTS["coreml"].file  # present: stages.quantize checks every base file first
     out = compress_coreml(source, job.work / Path(VARIANTS[name].file).name, recipe)
     details = {"recipe": recipe.to_json(), "size_bytes": package_size(out),
                "size_vs_fp16_package": round(package_size(out) / package_size(source), 4), "nodes_kept_float": []}
