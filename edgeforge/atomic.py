@@ -20,14 +20,34 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edgeforge.errors import EdgeforgeError
 
 # Errors that mean "this output cannot be written", whoever raised them inside the block.
 _WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-                 errno.EROFS: "read-only file system"}
+                 errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                 errno.ENOTDIR: "a part of the path is a file, not a directory",
+                 errno.EISDIR: "it is a directory", errno.ENAMETOOLONG: "the name is too long",
+                 errno.EEXIST: "a file of that name is in the way"}
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask would set it, racily)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp / mkdtemp create owner-only entries; outputs get the mode a plain open() / mkdir() would give.
+_FILE_MODE, _DIR_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
 
 
 class OutputError(EdgeforgeError):
@@ -45,9 +65,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     The temporary name keeps ``suffix`` (e.g. ``.onnx``) for tools that look at extensions.
     """
     path = Path(path)
-    with _writing(path), _terminate_as_interrupt():
+    with _writing(path), terminate_as_interrupt():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=f".partial{suffix}", dir=path.parent)
+        os.fchmod(fd, _FILE_MODE)
         os.close(fd)
         tmp_path = Path(tmp)
         try:
@@ -60,6 +81,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
                 tmp_path.unlink()
 
 
+def output_directory(path: str | os.PathLike) -> Path:
+    """``path`` as a folder to write files into, made with its parents; one line (not a traceback) when a
+    file is in the way or it cannot be made. Files go in one by one (``atomic_path``); nothing is removed."""
+    path = Path(path)
+    with _writing(path):
+        if path.exists() and not path.is_dir():
+            raise OutputError(path, "it exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -70,21 +102,25 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, must_contain: str | None = None) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, *, replaces: str | Callable[[Path], bool],
+                     what: str | None = None) -> Iterator[Path]:
     """Yield an empty staging directory; it replaces ``path`` only when the block succeeds.
 
     Directories cannot be swapped in one system call, so the old output is first renamed aside,
     the new one renamed in, then the old one deleted: at every instant ``path`` is either the
     previous complete directory or the new complete one (or briefly absent), never half-written.
-    ``must_contain``: refuse to replace an existing non-empty directory lacking this file (so that
-    ``-o ~/photos`` cannot wipe a folder that is not a previous output).
+    ``replaces`` says what an earlier output of this writer looks like: a file it always holds, or a
+    test of the directory. An existing non-empty directory that is not one is never replaced (so that
+    ``-o ~/photos`` cannot wipe a folder of the user's); every writer of a directory must say. ``what``
+    names such an output in the error ("an earlier benchmark report").
     """
     path = Path(path).resolve()
-    with _writing(path), _terminate_as_interrupt():
-        _check_replaceable(path, must_contain)
+    with _writing(path), terminate_as_interrupt():
+        check_replaceable(path, replaces, what)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent))
+        os.chmod(staging, _DIR_MODE)
         try:
             yield staging
             _fsync_tree(staging)
@@ -156,14 +192,24 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _check_replaceable(path: Path, must_contain: str | None) -> None:
+def check_replaceable(path: str | os.PathLike, replaces: str | Callable[[Path], bool], what: str | None = None) -> None:
+    """Raise unless ``path`` is absent, empty, or an earlier output (see ``atomic_directory``); for writers
+    that check before minutes of work instead of only when they start writing."""
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise EdgeforgeError(f"{path} exists and is not a directory; refusing to replace it")
-    if must_contain and path.is_dir() and any(path.iterdir()) and not (path / must_contain).exists():
-        raise EdgeforgeError(
-            f"{path} is a non-empty directory without {must_contain}; refusing to replace it "
-            "(choose a new output directory, or empty this one)"
-        )
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    own = (path / replaces).is_file() if isinstance(replaces, str) else replaces(path)
+    if not own:
+        if what:
+            description = f"that is not {what}"
+        elif isinstance(replaces, str):
+            description = f"without {replaces}"
+        else:
+            description = "that is not an earlier output of this command"
+        raise EdgeforgeError(f"{path} is a non-empty directory {description}; refusing to replace it "
+                             "(choose a new output directory, or empty this one)")
 
 
 @contextlib.contextmanager
@@ -183,7 +229,7 @@ def _writing(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM raises KeyboardInterrupt (so cleanup runs) instead of killing.
 
     Only in the main thread (signal handlers cannot be set elsewhere) and only when SIGTERM has its

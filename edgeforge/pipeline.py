@@ -43,7 +43,12 @@ def default_report_dir(out_dir: str | Path) -> Path:
 
 def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptions = PipelineOptions(),
                  log=print) -> dict:
-    """Build, quantize and benchmark ``source`` into ``out_dir``; returns {manifest, quantize, report}."""
+    """Build, quantize and benchmark ``source`` into ``out_dir``; returns {manifest, quantize, report}.
+
+    All three stages work on one staging copy of the artifact, swapped in once at the very end: a build
+    killed or failing at any stage leaves the previous ``out_dir`` byte for byte (or nothing)."""
+    from edgeforge.atomic import atomic_directory
+    from edgeforge.runtime.manifest import MANIFEST_NAME
     from edgeforge.stages import build, quantize
     from edgeforge.targets import TARGETS, parse_precisions, parse_targets
 
@@ -52,20 +57,30 @@ def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptio
     quantizing = options.precisions != "none"
     if quantizing and options.precisions is not None:
         parse_precisions(options.precisions)  # a bad name fails before the export, not after
-    result = {"manifest": build(source, out_dir, targets=targets, trust_pickle=options.trust_pickle,
-                                opset=options.opset, fold=options.fold, optimize=options.optimize,
-                                postprocess_in_graph=options.postprocess_in_graph, log=log)}
-    if quantizing:
-        log("quantizing ...")
-        result["quantize"] = quantize(out_dir, precisions=options.precisions, calibration=options.calibration,
-                                      budget=options.max_drift, log=log)
+    out_dir = Path(out_dir)
+    report_dir = Path(options.report_dir) if options.report_dir else default_report_dir(out_dir)
     if options.bench != "none":
-        from edgeforge.benchmarks.run import BenchOptions, bench
+        from edgeforge.benchmarks.report import check_report_dir
 
-        report_dir = Path(options.report_dir) if options.report_dir else default_report_dir(out_dir)
-        bench_options = BenchOptions.quick() if options.bench == "quick" else BenchOptions()
-        log(f"benchmarking ({options.bench}) ...")
-        result["report"] = bench(out_dir, dataset=options.dataset, report_dir=report_dir, options=bench_options,
-                                 checkpoint=str(source), log=log)
-        log(f"report: {report_dir / 'report.md'}")
+        check_report_dir(report_dir)
+    result = {}
+    with atomic_directory(out_dir, replaces=MANIFEST_NAME) as staging:
+        result["manifest"] = build(source, staging, targets=targets, trust_pickle=options.trust_pickle,
+                                   opset=options.opset, fold=options.fold, optimize=options.optimize,
+                                   postprocess_in_graph=options.postprocess_in_graph, log=log, staged=True)
+        if quantizing:
+            log("quantizing ...")
+            result["quantize"] = quantize(staging, precisions=options.precisions, calibration=options.calibration,
+                                          budget=options.max_drift, log=log)
+            result["quantize"]["artifact"] = str(out_dir)
+        if options.bench != "none":
+            from edgeforge.benchmarks.run import BenchOptions, bench
+
+            bench_options = BenchOptions.quick() if options.bench == "quick" else BenchOptions()
+            log(f"benchmarking ({options.bench}) ...")
+            result["report"] = bench(staging, dataset=options.dataset, report_dir=report_dir, options=bench_options,
+                                     name=out_dir.resolve().name, checkpoint=str(source), log=log,
+                                     recorded_path=str(out_dir))
+            log(f"report: {report_dir / 'report.md'}")
+    log(f"wrote {out_dir}")
     return result

@@ -142,11 +142,11 @@ def test_disk_full_while_writing_a_report_keeps_the_previous_report(tmp_path, mo
 
 def test_exception_or_interrupt_inside_the_block_keeps_the_previous_directory(tmp_path):
     out = tmp_path / "out"
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, replaces="a.txt") as staging:
         (staging / "a.txt").write_text("complete")
     for failure in (RuntimeError("export failed"), KeyboardInterrupt()):
         with pytest.raises(type(failure)):
-            with atomic_directory(out) as staging:
+            with atomic_directory(out, replaces="a.txt") as staging:
                 (staging / "a.txt").write_text("half")
                 raise failure
         assert snapshot(out) == {"a.txt": b"complete"}
@@ -157,7 +157,7 @@ def test_sigterm_inside_the_block_becomes_keyboard_interrupt(tmp_path):
     out = tmp_path / "out"
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     with pytest.raises(KeyboardInterrupt, match="signal 15"):
-        with atomic_directory(out) as staging:
+        with atomic_directory(out, replaces="a.txt") as staging:
             (staging / "half.txt").write_text("half")
             handler = signal.getsignal(signal.SIGTERM)
             assert callable(handler)
@@ -166,7 +166,7 @@ def test_sigterm_inside_the_block_becomes_keyboard_interrupt(tmp_path):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
 
     def elsewhere():  # outside the main thread signals cannot be handled: the block still works
-        with atomic_directory(tmp_path / "from-thread") as staging:
+        with atomic_directory(tmp_path / "from-thread", replaces="x") as staging:
             (staging / "x").write_text("x")
 
     thread = threading.Thread(target=elsewhere)
@@ -181,7 +181,7 @@ def test_an_application_sigterm_handler_is_left_alone(tmp_path):
 
     previous = signal.signal(signal.SIGTERM, app_handler)
     try:
-        with atomic_directory(tmp_path / "out"):
+        with atomic_directory(tmp_path / "out", replaces="a.txt"):
             assert signal.getsignal(signal.SIGTERM) is app_handler
         assert signal.getsignal(signal.SIGTERM) is app_handler
     finally:
@@ -190,7 +190,7 @@ def test_an_application_sigterm_handler_is_left_alone(tmp_path):
 
 def test_interrupt_between_the_two_renames_puts_the_previous_output_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, replaces="a.txt") as staging:
         (staging / "a.txt").write_text("previous")
     real_replace = os.replace
     calls = []
@@ -203,7 +203,7 @@ def test_interrupt_between_the_two_renames_puts_the_previous_output_back(tmp_pat
 
     monkeypatch.setattr(atomic.os, "replace", replace)
     with pytest.raises(KeyboardInterrupt):
-        with atomic_directory(out) as staging:
+        with atomic_directory(out, replaces="a.txt") as staging:
             (staging / "a.txt").write_text("new")
     monkeypatch.undo()
     assert calls[0][0] == "out" and calls[0][1].endswith(".old")
@@ -240,7 +240,7 @@ def test_refuses_to_replace_what_is_not_a_previous_output(tmp_path):
     photos.mkdir()
     (photos / "holiday.jpg").write_bytes(b"precious")
     with pytest.raises(EdgeforgeError, match="without manifest.json; refusing to replace it"):
-        with atomic_directory(photos, must_contain="manifest.json"):
+        with atomic_directory(photos, replaces="manifest.json"):
             pass
     with pytest.raises(EdgeforgeError, match="without config.json"):
         make_checkpoint("facial-emotions", photos, mini=True)
@@ -248,11 +248,11 @@ def test_refuses_to_replace_what_is_not_a_previous_output(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(EdgeforgeError, match="is not a directory"):
-        with atomic_directory(a_file):
+        with atomic_directory(a_file, replaces="manifest.json"):
             pass
     empty = tmp_path / "empty"
     empty.mkdir()
-    with atomic_directory(empty, must_contain="manifest.json") as staging:  # an empty folder is fine
+    with atomic_directory(empty, replaces="manifest.json") as staging:  # an empty folder is fine
         (staging / MANIFEST_NAME).write_text("{}")
     assert (empty / MANIFEST_NAME).exists()
 

@@ -7,7 +7,6 @@ still measured and the report says why ground truth was left out.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +25,10 @@ class BenchDataset:
 
 def open_bench_dataset(path: str | Path | None, task: str, label_names: list[str], work_dir: Path,
                        synthetic_samples: int, synthetic_size: int, max_samples: int | None,
-                       progress: bool) -> BenchDataset:
-    from edgeforge.data.datasets import open_dataset
+                       progress: bool, log=print) -> BenchDataset:
+    """``path``'s samples (the first ``max_samples``), each checked to read before any timing: unreadable
+    ones are skipped with a warning and counted (``Dataset.without_unreadable``), not found at the end."""
+    from edgeforge.data.datasets import open_dataset, warn_skipped
 
     if path is None:
         return _synthetic(task, label_names, work_dir, synthetic_samples, synthetic_size, progress)
@@ -42,14 +43,17 @@ def open_bench_dataset(path: str | Path | None, task: str, label_names: list[str
         else:
             use_labels = False
             note = "the dataset's classes differ from the model's: drift against fp32 only, no ground truth"
-    count = len(dataset) if max_samples is None else min(len(dataset), max_samples)
+    total = len(dataset)
+    dataset, skipped = dataset.without_unreadable(max_samples)
+    warn_skipped(skipped, log)
+    count = len(dataset)
     if count == 0:
-        raise EdgeforgeError(f"dataset {path} has no images")
-    info = {"path": str(path), "format": dataset.format, "samples": count, "of": len(dataset),
-            "labelled": use_labels, "synthetic": False}
+        raise EdgeforgeError(f"dataset {path} has no readable images" + (f" ({len(skipped)} unreadable)" if skipped else ""))
+    info = {"path": str(path), "format": dataset.format, "samples": count, "of": total,
+            "skipped_unreadable": len(skipped), "labelled": use_labels, "synthetic": False}
     if note:
         info["note"] = note
-    return BenchDataset(itertools.islice(dataset, count), dataset, count, use_labels, info)
+    return BenchDataset(iter(dataset), dataset, count, use_labels, info)
 
 
 def _synthetic(task: str, label_names: list[str], work_dir: Path, n: int, size: int, progress: bool) -> BenchDataset:

@@ -7,16 +7,16 @@ not an earlier report is never replaced.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
 
-from edgeforge.atomic import atomic_directory
+from edgeforge.atomic import atomic_directory, check_replaceable
 from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
+from edgeforge.jsonfile import dumps_strict, read_json_object
 
 REPORT_JSON, REPORT_MD, PLOTS = "report.json", "report.md", "plots"
+REPORT_WHAT = "an earlier benchmark report"
 DASH = "–"
 
 
@@ -25,20 +25,25 @@ def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | N
     from edgeforge.benchmarks.plots import model_plots
 
     out_dir = Path(out_dir)
-    _refuse_foreign_directory(out_dir)
+    check_report_dir(out_dir)  # before the plots are drawn
     figures = dict(assets or {})
     for model in report["models"]:
         made = model_plots(model, slug(model["name"]))
         model["plots"] = sorted([f"{PLOTS}/{name}" for name in made]
                                 + [f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-")])
         figures.update(made)
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, replaces=REPORT_JSON, what=REPORT_WHAT) as staging:
         (staging / PLOTS).mkdir()
         for name, png in figures.items():
             (staging / PLOTS / name).write_bytes(png)
-        (staging / REPORT_JSON).write_text(json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
+        (staging / REPORT_JSON).write_text(dumps_strict(report) + "\n")
         (staging / REPORT_MD).write_text(render_markdown(report))
     return out_dir
+
+
+def check_report_dir(out_dir: str | Path) -> None:
+    """Refuse, before any measuring, a report directory that would not be replaced at the end."""
+    check_replaceable(out_dir, REPORT_JSON, REPORT_WHAT)
 
 
 def slug(name: str) -> str:
@@ -46,36 +51,20 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
 
 
-def _finite(value):
-    """JSON has no NaN/Infinity: an undefined figure is written as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def read_report(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / REPORT_JSON
     try:
-        report = json.loads(path.read_text())
+        report = read_json_object(path)
     except FileNotFoundError:
         raise EdgeforgeError(f"report {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise EdgeforgeError(f"report {path} is not valid JSON: {exc}") from None
-    if not isinstance(report, dict) or report.get("format") != "edgeforge-bench/1":
-        raise EdgeforgeError(f"{path} is not an edgeforge benchmark report (format {report.get('format')!r})"
-                             if isinstance(report, dict) else f"{path} is not an edgeforge benchmark report")
+    if report.get("format") != "edgeforge-bench/1":
+        raise EdgeforgeError(f"{path} is not an edgeforge benchmark report (format {report.get('format')!r})")
     return report
 
 
-def _refuse_foreign_directory(out_dir: Path) -> None:
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / REPORT_JSON).is_file())):
-        raise EdgeforgeError(f"{out_dir} exists and is not an earlier benchmark report; choose another --report directory")
+
 
 
 # --- markdown ----------------------------------------------------------------------------------------

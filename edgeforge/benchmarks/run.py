@@ -22,7 +22,7 @@ from edgeforge.benchmarks.latency import (
     time_stages,
 )
 from edgeforge.benchmarks.options import BenchOptions
-from edgeforge.benchmarks.report import slug
+from edgeforge.benchmarks.report import check_report_dir, slug
 from edgeforge.benchmarks.runners import (
     BASELINE,
     VARIANT,
@@ -58,14 +58,19 @@ REPORT_FORMAT = "edgeforge-bench/1"
 
 def bench(artifact_dir: str | Path, dataset: str | Path | None = None, report_dir: str | Path | None = None,
           options: BenchOptions | None = None, name: str | None = None, checkpoint: str | None = None,
-          log=None) -> dict:
+          log=None, recorded_path: str | None = None) -> dict:
     """Benchmark every variant of ``artifact_dir``; write report.json/.md and plots to ``report_dir``
-    (atomically) when given; return the report dict."""
+    (atomically) when given; return the report dict. ``recorded_path``: the artifact's path as the report
+    names it, when it is measured in a staging copy (``pipeline.run_pipeline``)."""
     options = options or BenchOptions()
     log = log or _stderr
     check_artifact_dir(Path(artifact_dir))  # before minutes of measuring the machine
+    if report_dir is not None:
+        check_report_dir(report_dir)
     report = start_report(options, log)
     entry, assets = bench_model(artifact_dir, dataset, options, name=name, checkpoint=checkpoint, log=log)
+    if recorded_path is not None:
+        entry["artifact"] = recorded_path
     report["models"].append(entry)
     if report_dir is not None:
         from edgeforge.benchmarks.report import write_report
@@ -135,7 +140,7 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
 
         with step(log, "preparing dataset"):
             data = open_bench_dataset(dataset, reference.task, label_names, work, options.synthetic_samples,
-                                      max(height, width), options.max_samples, options.progress)
+                                      max(height, width), options.max_samples, options.progress, log)
         entry["dataset"] = data.info
         first_image = data.dataset[0].image
         pixel_values, _ = reference.preprocess([first_image])

@@ -14,6 +14,7 @@ import os
 import sys
 
 from edgeforge import __version__
+from edgeforge.atomic import terminate_as_interrupt
 from edgeforge.errors import EdgeforgeError
 
 # Order is the order shown in --help.
@@ -47,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         _quiet_libraries()
     try:
-        return int(args.func(args) or 0)
+        # SIGTERM (kill, a CI timeout, a container stop) ends a command like Ctrl-C: every temporary and
+        # staging directory is removed on the way out and the exit status is 130.
+        with terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except EdgeforgeError as exc:
         print(f"edgeforge: error: {exc}", file=sys.stderr)
         return 2

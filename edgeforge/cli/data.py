@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from edgeforge.contract import CLASSIFICATION
 
@@ -49,13 +50,18 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from edgeforge.data.datasets import open_dataset
+    from edgeforge.data.datasets import open_dataset, warn_skipped
 
     labels = [name.strip() for name in args.labels.split(",")] if args.labels else None
     dataset = open_dataset(args.path, labels)
+    listed = len(dataset)
+    dataset, skipped = dataset.without_unreadable(args.max_samples)
+    warn_skipped(skipped, lambda line: print(line, file=sys.stderr))
     print(f"format:  {dataset.format}")
     print(f"task:    {dataset.task or 'unknown (no labels)'}")
-    print(f"samples: {len(dataset)}")
+    checked = min(listed, args.max_samples)
+    print(f"samples: {listed} listed; {len(dataset)} readable, {len(skipped)} unreadable (skipped)"
+          + (f" among the first {checked} checked" if checked < listed else ""))
     if dataset.id2label is None:
         print("labels:  unknown (pass --labels to name them)" if dataset.has_labels else "labels:  none")
     if not dataset.has_labels:

@@ -96,16 +96,14 @@ def _quantize(args) -> int:
 
 def read_node_costs(path: str) -> dict:
     from edgeforge.errors import EdgeforgeError
+    from edgeforge.jsonfile import read_json_object
 
     try:
-        costs = json.loads(open(path, encoding="utf-8").read())
-    except OSError as exc:
-        raise EdgeforgeError(f"--node-costs: cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise EdgeforgeError(f"--node-costs: {path} is not JSON: {exc}") from None
-    if not isinstance(costs, dict):
-        raise EdgeforgeError(f"--node-costs: {path} must hold one JSON object {{node name: milliseconds}}")
-    return costs
+        return read_json_object(path)
+    except FileNotFoundError:
+        raise EdgeforgeError(f"--node-costs: cannot read {path}: no such file") from None
+    except EdgeforgeError as exc:
+        raise EdgeforgeError(f"--node-costs: {exc} (give one JSON object {{node name: milliseconds}})") from None
 
 
 def held_out(report: dict) -> str:

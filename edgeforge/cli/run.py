@@ -31,9 +31,11 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    from edgeforge.atomic import output_directory
     from edgeforge.runtime import load
 
     providers = "auto" if args.provider == "auto" else args.provider.split(",")
+    output_directory(args.output)  # before the model is loaded
     with _artifact_dir(args.model) as artifact:
         model = load(artifact, variant=args.variant, providers=providers, strict_providers=args.strict_provider,
                      threads=args.threads, verify=not args.no_verify)
@@ -41,10 +43,10 @@ def _run(args) -> int:
 
 
 def predict_files(model, images: list[str], out_dir: Path) -> int:
-    from edgeforge.atomic import atomic_path, write_text
+    from edgeforge.atomic import atomic_path, output_directory, write_text
     from edgeforge.runtime import SegmentationResult, load_image
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_directory(out_dir)
     failures, used = 0, set()
     for path in images:
         try:

@@ -203,10 +203,14 @@ class WebHandler(BaseHTTPRequestHandler):
             root = self.models.get(name)
         else:
             root, rel = self.page_dir, path.lstrip("/") or "index.html"
-        if root is None or not rel or any(part.startswith(".") for part in rel.split("/")):
+        # NUL bytes (%00) and other names the file system refuses are simply not found, whatever decodes them.
+        if root is None or not rel or "\x00" in rel or any(part.startswith(".") for part in rel.split("/")):
             return None
-        file = (root / rel).resolve()
-        return file if file.is_file() and file.is_relative_to(root) else None
+        try:
+            file = (root / rel).resolve()
+            return file if file.is_file() and file.is_relative_to(root) else None
+        except (OSError, ValueError, RuntimeError):
+            return None
 
     def _send(self, status: HTTPStatus, content_type: str, body: bytes | Path, send_body: bool) -> None:
         size = body.stat().st_size if isinstance(body, Path) else len(body)

@@ -3,13 +3,8 @@
 Numpy and Pillow only (tqdm optional, for progress bars).
 """
 
-from edgeforge.data.datasets import (
-    Dataset,
-    Sample,
-    open_dataset,
-    read_image,
-    read_label_map,
-)
+from edgeforge.data.datasets import Dataset, open_dataset
+from edgeforge.data.readers import Sample, read_image, read_label_map
 from edgeforge.data.synth import (
     KINDS,
     dataset_description,

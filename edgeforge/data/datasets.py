@@ -24,44 +24,34 @@ EXIF orientation applied and converted to RGB. ``Dataset.task`` is ``contract.SE
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
-
-import numpy as np
-from PIL import Image, ImageOps
 
 from edgeforge.contract import CLASSIFICATION, SEGMENTATION
+from edgeforge.data.readers import (
+    Entry,
+    Sample,
+    _read_celebamask,
+    _read_classified,
+    _read_pair,
+    _read_unlabeled,
+    _reason,
+)
 from edgeforge.errors import EdgeforgeError
+
+MAX_LISTED_SKIPS = 5  # warning lines naming skipped inputs; the rest are counted
+from edgeforge.jsonfile import read_json_object
 from edgeforge.references import label_names
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-IGNORE_INDEX = 255
 
 
 # CelebAMask-HQ part names in label-id order (ids 1..18; 0 is background), as the official merge
 # script (face_parsing/Data_preprocessing/g_mask.py) lists them.
 CELEBAMASK_LABELS = tuple(label_names("face-parsing"))
 _CELEBAMASK_FILE = re.compile(r"^(\d+)_([a-z_]+)\.png$")
-
-Label = Union[np.ndarray, int, None]
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path  # the image file
-    image: Image.Image  # RGB
-    label: Label  # uint8 class-id map (segmentation), class id (classification) or None
-
-
-@dataclass(frozen=True)
-class _Entry:
-    image: Path
-    label: object = None  # a label file, CelebAMask-HQ part masks, a class id, or None
 
 
 class Dataset:
@@ -72,8 +62,8 @@ class Dataset:
         root: Path,
         format: str,
         task: str | None,
-        entries: Sequence[_Entry],
-        read: Callable[[_Entry, int | None], Sample],
+        entries: Sequence[Entry],
+        read: Callable[[Entry, int | None], Sample],
         id2label: dict[int, str] | None,
         has_labels: bool,
     ):
@@ -104,6 +94,29 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, format={self.format!r}, task={self.task!r}, n={len(self)})"
+
+    def without_unreadable(self, limit: int | None = None) -> tuple["Dataset", list[str]]:
+        """The first ``limit`` samples (all by default) that read, each decoded once, and one line per
+        sample that did not. edgeforge's one policy for inputs: check them before the work that uses
+        them, then skip what cannot be read with a warning and a count (``warn_skipped``)."""
+        kept, skipped = [], []
+        for entry in self._entries[:limit]:
+            try:
+                self._read(entry, len(self.id2label) if self.id2label else None)
+            except EdgeforgeError as exc:
+                where = entry.image.relative_to(self.root) if entry.image.is_relative_to(self.root) else entry.image
+                skipped.append(f"{where}: {str(exc).split(': ', 1)[-1]}")
+                continue
+            kept.append(entry)
+        return Dataset(self.root, self.format, self.task, kept, self._read, self.id2label, self.has_labels), skipped
+
+
+def warn_skipped(skipped: list[str], log: Callable[[str], None]) -> None:
+    """One warning line per skipped input (the first few), then how many more."""
+    for line in skipped[:MAX_LISTED_SKIPS]:
+        log(f"warning: skipped {line}")
+    if len(skipped) > MAX_LISTED_SKIPS:
+        log(f"warning: skipped {len(skipped) - MAX_LISTED_SKIPS} more unreadable input(s)")
 
 
 def open_dataset(path: str | Path, labels: Sequence[str] | None = None, *, split: str | None = None) -> Dataset:
@@ -169,7 +182,7 @@ def _open_celebamask(root: Path, labels: list[str] | None) -> Dataset:
         if not parts:
             expected = root / "CelebAMask-HQ-mask-anno" / str(number // 2000) / f"{number:05d}_<part>.png"
             raise EdgeforgeError(f"image {image_path} has no masks (expected {expected})")
-        entries.append((number, _Entry(image_path, tuple(sorted(parts)))))
+        entries.append((number, Entry(image_path, tuple(sorted(parts)))))
     entries.sort(key=lambda pair: pair[0])
     return Dataset(root, "celebamask-hq", SEGMENTATION, [e for _, e in entries], _read_celebamask,
                    _id2label(names), has_labels=True)
@@ -214,7 +227,7 @@ def _open_pairs(root: Path, format: str, image_dir: Path, label_dir: Path, id2la
     return Dataset(root, format, SEGMENTATION, _pair_entries(image_dir, label_dir), _read_pair, id2label, True)
 
 
-def _pair_entries(image_dir: Path, label_dir: Path) -> list[_Entry]:
+def _pair_entries(image_dir: Path, label_dir: Path) -> list[Entry]:
     """Match each image to the label PNG with the same stem; an image without one is an error."""
     label_files = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")}
     entries = []
@@ -222,7 +235,7 @@ def _pair_entries(image_dir: Path, label_dir: Path) -> list[_Entry]:
         label_path = label_files.get(image_path.stem)
         if label_path is None:
             raise EdgeforgeError(f"image {image_path} has no label (expected {label_dir / (image_path.stem + '.png')})")
-        entries.append(_Entry(image_path, label_path))
+        entries.append(Entry(image_path, label_path))
     return entries
 
 
@@ -238,119 +251,18 @@ def _open_image_folder(root: Path, labels: list[str] | None) -> Dataset:
             continue
         if folder_name not in class_ids:
             raise EdgeforgeError(f"class folder {folder} is not in the label set ({', '.join(names)})")
-        entries.extend(_Entry(p, class_ids[folder_name]) for p in images)
+        entries.extend(Entry(p, class_ids[folder_name]) for p in images)
     entries.sort(key=lambda e: (e.image.name, e.label))  # interleave classes, stable across runs
     return Dataset(root, "image-folder", CLASSIFICATION, entries, _read_classified, _id2label(names), True)
 
 
 def _open_unlabeled(image_dir: Path, root: Path) -> Dataset:
-    entries = [_Entry(p) for p in _list_images(image_dir, image_dir.name)]
+    entries = [Entry(p) for p in _list_images(image_dir, image_dir.name)]
     return Dataset(root, "unlabeled", None, entries, _read_unlabeled, None, has_labels=False)
 
 
 # --------------------------------------------------------------------------------------------------
 # Reading one sample
-
-
-def _read_pair(entry: _Entry, num_classes: int | None) -> Sample:
-    image = read_image(entry.image)
-    label_path: Path = entry.label  # type: ignore[assignment]
-    label = read_label_map(label_path)
-    if label.shape != (image.height, image.width):
-        raise EdgeforgeError(f"label {label_path} is {label.shape[1]}x{label.shape[0]} but its image "
-                             f"{entry.image.name} is {image.width}x{image.height}")
-    _check_label_values(label, num_classes, label_path)
-    return Sample(entry.image, image, label)
-
-
-def _read_celebamask(entry: _Entry, num_classes: int | None) -> Sample:
-    parts: tuple[tuple[int, Path], ...] = entry.label  # type: ignore[assignment]
-    label: np.ndarray | None = None
-    for class_id, mask_path in parts:  # sorted by class id: later parts overwrite earlier ones
-        mask = _read_part_mask(mask_path)
-        if label is None:
-            label = np.zeros(mask.shape, dtype=np.uint8)
-        elif mask.shape != label.shape:
-            raise EdgeforgeError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but the other masks of "
-                                 f"{entry.image.name} are {label.shape[1]}x{label.shape[0]}")
-        label[mask] = class_id
-    assert label is not None  # entries always have at least one part
-    image = read_image(entry.image)
-    height, width = label.shape
-    if image.size != (width, height):
-        if image.width * height != image.height * width:  # not the same picture at another scale
-            raise EdgeforgeError(f"masks of {entry.image} are {width}x{height}, which does not match the image's "
-                                 f"{image.width}x{image.height}")
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    return Sample(entry.image, image, label)
-
-
-def _read_classified(entry: _Entry, num_classes: int | None) -> Sample:
-    return Sample(entry.image, read_image(entry.image), entry.label)  # type: ignore[arg-type]
-
-
-def _read_unlabeled(entry: _Entry, num_classes: int | None) -> Sample:
-    return Sample(entry.image, read_image(entry.image), None)
-
-
-def read_image(path: Path) -> Image.Image:
-    """Decode an image file as RGB, upright as its EXIF orientation says."""
-    try:
-        with Image.open(path) as opened:
-            upright = ImageOps.exif_transpose(opened)
-            return upright.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise EdgeforgeError(f"cannot read image {path}: {_reason(exc)}") from None
-
-
-def read_label_map(path: Path) -> np.ndarray:
-    """Decode a label PNG as a uint8 class-id map.
-
-    Palette ('P') PNGs store class ids as palette indices: they are read as indices, never mapped
-    to their display colours. A grey image saved as RGB is accepted; a truly coloured one is not.
-    """
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            values = np.array(opened)
-            mode = opened.mode
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise EdgeforgeError(f"cannot read label {path}: {_reason(exc)}") from None
-    if values.ndim == 3:
-        if mode in ("RGB", "RGBA") and np.array_equal(values[..., 0], values[..., 1]) and np.array_equal(
-                values[..., 0], values[..., 2]):
-            values = values[..., 0]
-        else:
-            raise EdgeforgeError(f"label {path} is a {mode} colour image; expected one channel of class ids")
-    if values.dtype != np.uint8:  # 16/32-bit grey or 1-bit
-        if values.size and (values.min() < 0 or values.max() > 255):
-            raise EdgeforgeError(f"label {path} has values above 255; expected 8-bit class ids")
-        values = values.astype(np.uint8)
-    return values
-
-
-def _read_part_mask(path: Path) -> np.ndarray:
-    """A CelebAMask-HQ part mask: white (non-zero in the first channel) where the part is."""
-    try:
-        with Image.open(path) as opened:
-            values = np.array(opened.getchannel(0) if len(opened.getbands()) > 1 else opened)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise EdgeforgeError(f"cannot read mask {path}: {_reason(exc)}") from None
-    return values != 0
-
-
-def _check_label_values(label: np.ndarray, num_classes: int | None, path: Path) -> None:
-    if num_classes is None or int(label.max(initial=0)) < num_classes:
-        return
-    bad = np.unique(label[(label >= num_classes) & (label != IGNORE_INDEX)])
-    if bad.size:
-        shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
-        raise EdgeforgeError(f"label {path} has values {shown} outside the {num_classes} classes "
-                             f"(0..{num_classes - 1}, or {IGNORE_INDEX} = ignore)")
-
-
-# --------------------------------------------------------------------------------------------------
-# Helpers
 
 
 def _list_images(folder: Path, what: str | None = None) -> list[Path]:
@@ -378,7 +290,7 @@ def _synthetic_names(root: Path) -> list[str] | None:
     if not path.is_file():
         return None
     try:
-        id2label = json.loads(path.read_text())["id2label"]
+        id2label = read_json_object(path)["id2label"]
         return [id2label[str(i)] for i in range(len(id2label))]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EdgeforgeError(f"cannot read {path}: {_reason(exc)}") from None
@@ -386,9 +298,3 @@ def _synthetic_names(root: Path) -> list[str] | None:
 
 def _synthetic_id2label(root: Path) -> dict[int, str] | None:
     return _id2label(_synthetic_names(root))
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message, so the error stays on one line."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

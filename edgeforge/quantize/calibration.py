@@ -14,13 +14,13 @@ import numpy as np
 from PIL import Image
 
 from edgeforge.contract import CLASSIFICATION
+from edgeforge.data.datasets import warn_skipped
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.images import ImageError, load_image
 
 #: Label-map folders of the dataset layouts ``edgeforge data`` reads: their PNGs are class ids, not photos.
 LABEL_FOLDERS = ("labels", "SegmentationClassAug", "CelebAMask-HQ-mask-anno")
 LABEL_FOLDER_SUFFIXES = ("_segmentations",)
-MAX_LISTED_SKIPS = 5
 
 
 DEFAULT_NUM_IMAGES = 8  # calibration images
@@ -75,7 +75,7 @@ def folder_images(folder: str | Path, count: int, log: Callable[[str], None] = p
             skipped.append(f"{path.relative_to(root)}: {str(exc).split(': ', 1)[-1]}")
             continue
         names.append(str(path.relative_to(root)))
-    _warn_skipped(skipped, log)
+    warn_skipped(skipped, log)
     if not images:
         raise EdgeforgeError(f"calibration folder {root} has no usable image ({len(skipped)} other file(s) skipped)")
     return ImageSet(images, names, f"folder {root}", skipped)
@@ -92,13 +92,6 @@ def candidate_files(root: Path) -> list[Path]:
             continue
         files.append(path)
     return files
-
-
-def _warn_skipped(skipped: list[str], log: Callable[[str], None]) -> None:
-    for line in skipped[:MAX_LISTED_SKIPS]:
-        log(f"warning: skipped {line}")
-    if len(skipped) > MAX_LISTED_SKIPS:
-        log(f"warning: skipped {len(skipped) - MAX_LISTED_SKIPS} more non-image file(s)")
 
 
 def synthetic_kind(task: str, labels: list[str]) -> str:

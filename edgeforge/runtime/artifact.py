@@ -6,13 +6,13 @@ Layout (the one Optimum's ORTModel classes and transformers.js load):
 
 from __future__ import annotations
 
-import json
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeforge.contract import ALIASES, TASKS, VARIANTS, task_of_architectures
 from edgeforge.errors import EdgeforgeError
+from edgeforge.jsonfile import read_json_object
 from edgeforge.runtime.manifest import (
     MANIFEST_NAME,
     IntegrityError,
@@ -201,11 +201,6 @@ def task_of(config: dict, root: Path) -> str:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        return read_json_object(path)
     except FileNotFoundError:
         raise EdgeforgeError(f"{path} is missing; is {path.parent} an edgeforge/Optimum artifact directory?") from None
-    except (OSError, ValueError) as exc:
-        raise EdgeforgeError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise EdgeforgeError(f"{path} does not hold a JSON object")
-    return data

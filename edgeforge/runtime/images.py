@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Union
 
@@ -66,7 +67,14 @@ def _decode(handle, name: str, max_pixels: int) -> Image.Image:
 def _open_argument(source, name: str):
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(source)
-    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+    if isinstance(source, (str, os.PathLike)):
+        mode = os.stat(source).st_mode  # FileNotFoundError / PermissionError: reported by the caller
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(source)
+        if not stat.S_ISREG(mode):  # a FIFO would block the read forever; devices never end
+            raise ImageError(f"{name}: not a regular file (a pipe, socket or device); refusing to read it")
+        return source
+    if hasattr(source, "read"):
         return source
     raise ImageError(f"{name}: not an image (give a path, bytes, a file object, a PIL image or a numpy array)")
 

@@ -7,10 +7,10 @@ writes it last, so a directory whose manifest exists was completed.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path, PurePosixPath
 
 from edgeforge.errors import EdgeforgeError
+from edgeforge.jsonfile import dumps_strict, read_json_object
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "edgeforge-manifest/1"
@@ -58,12 +58,9 @@ def read_manifest(root: str | Path) -> dict | None:
     path = inside(root, MANIFEST_NAME)
     if not path.exists():
         return None
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise EdgeforgeError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    manifest = read_json_object(path)
+    if manifest.get("format") != FORMAT:
+        found = manifest.get("format")
         raise EdgeforgeError(f"{path} is not an edgeforge manifest (format {found!r})")
     return manifest
 
@@ -94,5 +91,5 @@ def write_manifest(root: str | Path, manifest: dict) -> dict:
     root = Path(root)
     manifest = {"format": FORMAT, **manifest}
     manifest["files"] = {p.relative_to(root).as_posix(): file_entry(root, p) for p in list_files(root)}
-    write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    write_text(root / MANIFEST_NAME, dumps_strict(manifest) + "\n")
     return manifest

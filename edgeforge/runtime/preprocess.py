@@ -7,12 +7,16 @@ runtime logits match transformers' to float precision.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from edgeforge.errors import EdgeforgeError
+
+#: The largest input side a config may ask for (SegFormer runs at 512-1024; 16k is far beyond any model).
+MAX_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Preprocessor:
         """Read a ``preprocessor_config.json`` dict; a malformed one is a one-line EdgeforgeError."""
         try:
             return cls._from_config(config)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise EdgeforgeError(f"preprocessor_config.json is malformed: {exc}") from None
 
     @classmethod
@@ -44,7 +48,7 @@ class Preprocessor:
             height = width = int(size["shortest_edge"])
         else:
             raise EdgeforgeError(f"unsupported image-processor size {size!r} (need height/width)")
-        return cls(
+        preprocessor = cls(
             height=height,
             width=width,
             resample=Image.Resampling(int(config.get("resample", Image.Resampling.BILINEAR))),
@@ -55,6 +59,20 @@ class Preprocessor:
             image_mean=tuple(float(v) for v in config.get("image_mean", (0.5, 0.5, 0.5))),
             image_std=tuple(float(v) for v in config.get("image_std", (0.5, 0.5, 0.5))),
         )
+        preprocessor.check()
+        return preprocessor
+
+    def check(self) -> None:
+        """Settings a model could not have been trained with are refused, not run into NaN or a crash."""
+        if not (1 <= self.height <= MAX_SIDE and 1 <= self.width <= MAX_SIDE):
+            raise EdgeforgeError(f"preprocessor_config.json: size {self.height}x{self.width} is not 1..{MAX_SIDE} px")
+        numbers = (self.rescale_factor, *self.image_mean, *self.image_std)
+        if not all(math.isfinite(v) for v in numbers):
+            raise EdgeforgeError("preprocessor_config.json: rescale_factor, image_mean and image_std must be finite")
+        if len(self.image_mean) not in (1, 3) or len(self.image_std) not in (1, 3):
+            raise EdgeforgeError("preprocessor_config.json: image_mean and image_std need 1 or 3 values (RGB)")
+        if self.do_normalize and any(v == 0 for v in self.image_std):
+            raise EdgeforgeError("preprocessor_config.json: image_std has a 0 (normalising would divide by zero)")
 
     def __call__(self, images: list[Image.Image]) -> np.ndarray:
         """RGB PIL images -> float32 batch (N, 3, H, W)."""

@@ -19,8 +19,9 @@ from edgeforge import __version__
 from edgeforge.atomic import atomic_directory
 from edgeforge.contract import CLASSIFICATION
 from edgeforge.environment import package_versions
+from edgeforge.errors import EdgeforgeError
 from edgeforge.export.onnx import DEFAULT_OPSET
-from edgeforge.runtime.manifest import write_manifest
+from edgeforge.runtime.manifest import MANIFEST_NAME, write_manifest
 from edgeforge.targets import TARGETS, ExportJob, parse_targets
 from edgeforge.zoo.checkpoints import load_checkpoint
 
@@ -39,11 +40,14 @@ def build(
     fold: bool = True,
     optimize: bool = True,
     postprocess_in_graph: bool = False,
+    staged: bool = False,
 ) -> dict:
     """Export ``source`` (local checkpoint dir or hub id) to ``out_dir`` for ``targets``; returns the manifest.
 
     ``fold`` / ``optimize``: the family's exact rewrites and onnxruntime fusions (both off = plain
     export); ``postprocess_in_graph``: also write onnx/model_labels.onnx (segmentation only).
+    ``staged``: ``out_dir`` is an empty staging directory that the caller swaps into place itself
+    (``pipeline.run_pipeline`` stages all three stages in one); otherwise ``out_dir`` is replaced atomically.
     """
     targets = parse_targets(targets)
     started = time.perf_counter()
@@ -52,8 +56,10 @@ def build(
         checkpoint = load_checkpoint(source, trust_pickle=trust_pickle)
     images = validation_images or default_validation_images(checkpoint)
     variants: dict[str, dict] = {}
-    # must_contain: never replace a non-empty directory that is not an earlier artifact (say, -o ~/photos).
-    with atomic_directory(out_dir, must_contain="manifest.json") as staging, tempfile.TemporaryDirectory() as work:
+    if staged and (not Path(out_dir).is_dir() or any(Path(out_dir).iterdir())):
+        raise EdgeforgeError(f"{out_dir}: a staged build writes into an empty directory")
+    output = contextlib.nullcontext(Path(out_dir)) if staged else atomic_directory(out_dir, replaces=MANIFEST_NAME)
+    with output as staging, tempfile.TemporaryDirectory() as work:
         _save_configs(checkpoint, staging)
         job = ExportJob(checkpoint, staging, Path(work), images, opset=opset, fold=fold, optimize=optimize,
                         postprocess_in_graph=postprocess_in_graph, log=log)
@@ -70,7 +76,7 @@ def build(
                 "machine": {"system": platform.system(), "machine": platform.machine(), "python": sys.version.split()[0]},
                 "variants": variants,
             })
-    log(f"built {out_dir} in {time.perf_counter() - started:.1f} s")
+    log(f"exported {len(variants)} variant(s) in {time.perf_counter() - started:.1f} s")
     return manifest
 
 

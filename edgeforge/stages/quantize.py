@@ -39,7 +39,7 @@ from edgeforge.quantize.calibration import (
 )
 from edgeforge.quantize.drift import DriftMeter
 from edgeforge.runtime.artifact import Artifact
-from edgeforge.runtime.manifest import read_manifest, write_manifest
+from edgeforge.runtime.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from edgeforge.targets import TARGETS, parse_precisions, target_of_precision
 
 TOOLS = ("onnxruntime", "onnx", "coremltools", "scikit-learn")
@@ -199,7 +199,7 @@ def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Bu
 
 def _commit(root: Path, produced: dict, rejected: dict, info: dict) -> dict:
     """Swap in a copy of ``root`` holding the new files, with the manifest rewritten last."""
-    with atomic_directory(root) as staging:
+    with atomic_directory(root, replaces=MANIFEST_NAME) as staging:
         shutil.copytree(root, staging, dirs_exist_ok=True, copy_function=_link_or_copy)
         manifest = read_manifest(staging)
         variants = manifest.setdefault("variants", {})

@@ -7,7 +7,9 @@ would for the real hub checkpoint.
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,12 @@ from typing import Any
 from edgeforge.atomic import atomic_directory
 from edgeforge.errors import EdgeforgeError
 from edgeforge.families import Family, family_for
+from edgeforge.jsonfile import read_json_object
 from edgeforge.references import load_reference
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+#: What every checkpoint directory holds: a directory with it may be replaced by a newly made checkpoint.
+CHECKPOINT_MARK = "config.json"
 
 
 @dataclass
@@ -85,7 +90,7 @@ def make_checkpoint(name: str, out_dir: str | Path, mini: bool = False, seed: in
     model = family.transformers_class("model_class")(config).eval()
     processor = checkpoint_image_processor(name, mini)
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir, must_contain="config.json") as staging:
+    with atomic_directory(out_dir, replaces=CHECKPOINT_MARK) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
     return out_dir
@@ -103,8 +108,8 @@ def load_checkpoint(source: str | Path, trust_pickle: bool = False) -> Checkpoin
     local = Path(source)
     if local.exists():
         _check_local_checkpoint(local, trust_pickle)
-    elif source.startswith((".", "/", "~")) or source.count("/") > 1:
-        raise EdgeforgeError(f"checkpoint {source!r} does not exist")
+    else:
+        _check_hub_id(source)
     import transformers
 
     try:
@@ -127,6 +132,44 @@ def load_checkpoint(source: str | Path, trust_pickle: bool = False) -> Checkpoin
     return Checkpoint(source=source, model=model.eval(), image_processor=processor, family=family)
 
 
+#: A Hugging Face hub id: NAME or OWNER/NAME, letters, digits, '-', '_', '.' (no path-like parts).
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+#: One look-up, then a clear answer: transformers alone retries an unreachable hub for 30-40 s.
+HUB_TIMEOUT_S = 5.0
+
+
+def _check_hub_id(source: str) -> None:
+    """A source that is not on disk is taken for a hub id only if it can be one and does not look like a
+    mistyped local path (its first part is a local directory, or it has a file suffix); then one short
+    look-up, or the hub's local cache, decides before transformers starts its retries."""
+    first = Path(source).parts[0] if Path(source).parts else source
+    looks_local = (not _HUB_ID.match(source) or Path(first).is_dir() or "\\" in source
+                   or Path(source).suffix.lower() in (".json", ".safetensors", *PICKLE_SUFFIXES))
+    if looks_local:
+        raise EdgeforgeError(f"checkpoint {source!r} does not exist")
+    import huggingface_hub
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or isinstance(
+            huggingface_hub.try_to_load_from_cache(source, "config.json"), str):
+        return  # offline with a cache, or cached: transformers reads the cache
+    import urllib.error
+    import urllib.request
+
+    # One HEAD request through urllib (huggingface_hub's own client retries with back-off).
+    request = urllib.request.Request(huggingface_hub.hf_hub_url(source, "config.json"), method="HEAD")
+    try:
+        urllib.request.urlopen(request, timeout=HUB_TIMEOUT_S).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return  # private or gated: transformers asks again, with the user's token
+        raise EdgeforgeError(f"checkpoint {source!r} is not a local directory, and the Hugging Face hub has no "
+                             f"such repository (HTTP {exc.code})") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EdgeforgeError(f"checkpoint {source!r} is not a local directory, and the Hugging Face hub could not "
+                             f"be reached to look it up ({reason})") from None
+
+
 def _check_local_checkpoint(path: Path, trust_pickle: bool) -> None:
     if path.is_file():
         if path.suffix in PICKLE_SUFFIXES:
@@ -136,6 +179,9 @@ def _check_local_checkpoint(path: Path, trust_pickle: bool) -> None:
         raise EdgeforgeError(f"{path} is a file; a checkpoint is a directory with config.json and weights")
     if not (path / "config.json").is_file():
         raise EdgeforgeError(f"{path} is not a checkpoint: no config.json")
+    for name in ("config.json", "preprocessor_config.json"):  # bounded, one-line errors before transformers
+        if (path / name).exists():
+            read_json_object(path / name)
     has_safetensors = any(path.glob("*.safetensors"))
     pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if not has_safetensors and pickles and not trust_pickle:

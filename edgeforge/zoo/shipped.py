@@ -11,6 +11,7 @@ from pathlib import Path
 from edgeforge.atomic import atomic_directory
 from edgeforge.errors import EdgeforgeError
 from edgeforge.references import load_reference
+from edgeforge.zoo.checkpoints import CHECKPOINT_MARK
 
 TRAINED_DIR = Path(__file__).with_name("trained")
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
@@ -37,7 +38,7 @@ def copy_trained_checkpoint(name: str, out_dir: str | Path) -> Path:
     """Write a copy of the shipped trained mini ``name`` to ``out_dir`` (atomically)."""
     source = trained_checkpoint(name)
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, replaces=CHECKPOINT_MARK) as staging:
         for file_name in CHECKPOINT_FILES:
             shutil.copy2(source / file_name, staging / file_name)
     return out_dir

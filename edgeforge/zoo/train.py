@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeforge.atomic import atomic_directory
+from edgeforge.atomic import atomic_directory, check_replaceable
 from edgeforge.data.synth import GENERATOR_VERSION
 from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
 from edgeforge.references import REFERENCE_NAMES, SYNTHETIC_KIND
 from edgeforge.runtime.preprocess import Preprocessor
+from edgeforge.zoo.checkpoints import CHECKPOINT_MARK
 from edgeforge.zoo.heldout import evaluate, headline_metric, is_segmentation
 from edgeforge.zoo.initialisation import initialise
 from edgeforge.zoo.model_card import write_model_card
@@ -113,6 +114,7 @@ def train_mini(name: str, out_dir: str | Path, steps: int | None = None, seed: i
     import torch
 
     settings = settings_for(name, steps=steps, seed=seed, **overrides)
+    check_replaceable(out_dir, CHECKPOINT_MARK)  # before minutes of training, not after
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
@@ -183,7 +185,7 @@ def _train(name: str, out_dir: Path, settings: TrainSettings, progress: bool, lo
         "scores": scores,
         "command": reproduce_command(name, settings),
     }
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, replaces=CHECKPOINT_MARK) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
         write_model_card(staging / "README.md", record)

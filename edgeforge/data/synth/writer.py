@@ -19,6 +19,7 @@ from edgeforge.data.synth.samples import (
     make_sample,
 )
 from edgeforge.errors import EdgeforgeError
+from edgeforge.jsonfile import read_json_object
 from edgeforge.references import REFERENCE_FOR_KIND
 
 
@@ -35,10 +36,9 @@ def write_dataset(
     if n < 1:
         raise EdgeforgeError(f"the number of samples must be at least 1, got {n}")
     out_dir = Path(out_dir)
-    _refuse_foreign_directory(out_dir)
     names = label_names_for(kind)
     start = time.perf_counter()
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, replaces=_is_synthetic_dataset, what="an edgeforge synthetic dataset") as staging:
         _make_layout(staging, kind, names)
         for index in _progress(range(n), total=n, enabled=progress, desc=f"synth {kind}"):
             image, label = make_sample(kind, index, seed=seed, size=size)
@@ -67,21 +67,10 @@ def dataset_description(kind: str, *, n: int, seed: int, size: int) -> dict:
 
 
 
-def _refuse_foreign_directory(out_dir: Path) -> None:
-    """Only an empty folder or an earlier synthetic dataset may be replaced: never wipe user data."""
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise EdgeforgeError(f"{out_dir} exists and is not a directory")
-    if any(out_dir.iterdir()) and not _is_synthetic_dataset(out_dir):
-        raise EdgeforgeError(
-            f"{out_dir} is not empty and is not an edgeforge synthetic dataset; choose another directory")
-
-
 def _is_synthetic_dataset(directory: Path) -> bool:
     try:
-        return json.loads((directory / "dataset.json").read_text()).get("generator") == "edgeforge.data.synth"
-    except (OSError, ValueError, AttributeError):
+        return read_json_object(directory / "dataset.json").get("generator") == "edgeforge.data.synth"
+    except (OSError, EdgeforgeError):
         return False
 
 
