@@ -65,6 +65,7 @@ FORMATS = {f.name: f for f in (
     Format("onnx", ".onnx"),
     Format("ort", ".ort"),
     Format("coreml", ".mlpackage", directory=True),
+    Format("openvino", ".xml"),  # with its weights in the .bin of the same name
 )}
 
 
@@ -77,6 +78,7 @@ class Variant:
     precision: str  # a short description for the manifest and the report
     numeric: str  # the number format the weights are stored in: fp32, fp16, int8, uint8, int4, palette
     dtype: str | None = None  # the transformers.js ``dtype`` that loads the same file, if it does
+    inference_precision: str | None = None  # OpenVINO: the compute precision the runtime asks for (f32, bf16)
 
     def __post_init__(self):
         suffix = PurePosixPath(self.file).suffix
@@ -106,6 +108,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("coreml-int8", "coreml/model_int8.mlpackage", "int8 weights", "int8"),
     Variant("coreml-palette4", "coreml/model_palette4.mlpackage", "4-bit palettized weights", "palette"),
     Variant("coreml-palette6", "coreml/model_palette6.mlpackage", "6-bit palettized weights", "palette"),
+    # OpenVINO IR (Intel CPUs and edge boxes): fp16-compressed weights, computed in f32 or bf16
+    Variant("openvino", "openvino/model.xml", "fp16 weights, f32 compute", "fp16", inference_precision="f32"),
+    Variant("openvino-bf16", "openvino/model.xml", "fp16 weights, bf16 compute", "fp16", inference_precision="bf16"),
+    Variant("openvino-int8", "openvino/model_int8.xml", "int8 (NNCF post-training, f32 elsewhere)", "int8",
+            inference_precision="f32"),
 )}
 #: Other names apps use for a variant (transformers.js calls the default int8 file ``q8``).
 ALIASES = {"q8": "quantized"}

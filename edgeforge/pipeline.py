@@ -50,10 +50,10 @@ def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptio
     from edgeforge.atomic import atomic_directory
     from edgeforge.runtime.manifest import MANIFEST_NAME
     from edgeforge.stages import build, quantize
-    from edgeforge.targets import TARGETS, parse_precisions, parse_targets
+    from edgeforge.targets import default_targets, parse_precisions, parse_targets
 
     options.check()
-    targets = parse_targets(options.targets or tuple(TARGETS))
+    targets = parse_targets(options.targets or default_targets())
     quantizing = options.precisions != "none"
     if quantizing and options.precisions is not None:
         parse_precisions(options.precisions)  # a bad name fails before the export, not after

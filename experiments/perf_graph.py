@@ -90,10 +90,10 @@ def run(work: Path, names: list[str], args) -> int:
 # --- graphs ------------------------------------------------------------------------------------------
 def prepare(work: Path, name: str, reuse: bool) -> tuple[dict[str, Path], object, dict]:
     """Checkpoint (made once) and the four graphs (+ the label-map graph for segmentation)."""
+    from edgeforge.contract import SEGMENTATION
     from edgeforge.export.onnx import export_onnx
     from edgeforge.export.optimize import optimize_onnx
     from edgeforge.export.postprocess_graph import add_label_map_output
-    from edgeforge.contract import SEGMENTATION
     from edgeforge.zoo.checkpoints import load_checkpoint, make_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)

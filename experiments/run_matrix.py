@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default: minis 30, full 10)")
     parser.add_argument("--threads", type=int, default=None, help="main thread count (default: all cores)")
     parser.add_argument("--samples", type=int, default=None, help="synthetic images for drift (default 16)")
-    parser.add_argument("--targets", default="onnx,ort", help="build targets (default onnx,ort; coreml adds minutes "
-                        "and cannot be timed off macOS)")
+    parser.add_argument("--targets", default="onnx,ort,openvino", help="build targets (default onnx,ort,openvino; "
+                        "coreml adds minutes and cannot be timed off macOS)")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -113,11 +113,14 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
     """Every ONNX precision. Minis: each held to the default budget on trained weights. Full size: random
     weights make drift meaningless (near-tie logits), so the budget is opened and each precision keeps in
     float what the trained mini of the family needed (``transferred_float_nodes``)."""
+    from edgeforge.contract import VARIANTS
     from edgeforge.stages import quantize
     from edgeforge.targets import TARGETS
 
     started = time.perf_counter()
-    precisions, options, notes = list(TARGETS["onnx"].precisions), {}, []
+    built = [t for t in TARGETS.values() if (artifact / VARIANTS[t.base_variant].file).exists() and not t.missing()]
+    precisions = [name for target in built for name in target.precisions if not target.unavailable(name)]
+    options, notes = {}, []
     if row == FULL:
         options["budget"] = 100.0
         mini_manifest = mini_artifact / "manifest.json"
@@ -128,6 +131,10 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
             precisions = [name for name in precisions if name not in skipped]
             options["keep_float"] = transferred_float_nodes(mini, mini_artifact / "onnx" / "model.onnx",
                                                             artifact / "onnx" / "model.onnx")
+            if (mini_artifact / "openvino" / "model.xml").is_file():  # OpenVINO's op names, mapped the same way
+                openvino = {"variants": {n: e for n, e in mini.get("variants", {}).items() if n.startswith("openvino")}}
+                options["keep_float"].update(transferred_float_nodes(openvino, mini_artifact / "openvino" / "model.xml",
+                                                                     artifact / "openvino" / "model.xml"))
             notes += [f"{name} not made: rejected on the trained mini" for name in skipped] + [FULL_SIZE_NOTE]
         else:
             notes.append(NO_TRANSFER_NOTE)
@@ -201,6 +208,11 @@ def target_node_costs(mini_graph: Path, full_artifact: Path, work: Path, log) ->
 
 
 def _node_names(graph: Path) -> list[str]:
+    """Node names of an ONNX graph, or op names of an OpenVINO IR (which keeps the ONNX names it converted)."""
+    if graph.suffix == ".xml":
+        import openvino as ov
+
+        return [op.get_friendly_name() for op in ov.Core().read_model(str(graph)).get_ordered_ops()]
     import onnx
 
     return [node.name for node in onnx.load(str(graph), load_external_data=False).graph.node]

@@ -132,9 +132,9 @@ def test_each_vocabulary_word_is_defined_once():
     """Task names, variant files, the IR cap and the budget default have one home: edgeforge/contract.py."""
     from edgeforge.contract import TASKS, VARIANTS
 
-    generic = {"model.onnx", "model.ort", "model.mlpackage"}  # also the names of scratch files in converters
-    words = [*TASKS, *(v.file for v in VARIANTS.values()),
-             *(Path(v.file).name for v in VARIANTS.values() if Path(v.file).name not in generic)]
+    generic = {"model.onnx", "model.ort", "model.mlpackage", "model.xml"}  # also scratch-file names in converters
+    words = list(dict.fromkeys([*TASKS, *(v.file for v in VARIANTS.values()),
+                                *(Path(v.file).name for v in VARIANTS.values() if Path(v.file).name not in generic)]))
     constants = ["MAX_IR_VERSION", "DEFAULT_MAX_DRIFT", "SEGMENTATION", "CLASSIFICATION", "VARIANTS", "TASKS"]
     homes: dict[str, list[str]] = {}
     for path in PACKAGE.rglob("*.py"):
@@ -152,7 +152,7 @@ def test_each_vocabulary_word_is_defined_once():
 
 def test_the_runtime_and_declarations_load_without_the_build_side():
     code = ("import sys, edgeforge.runtime, edgeforge.families, edgeforge.targets, edgeforge.contract;"
-            "print(sorted({'torch', 'transformers', 'onnx', 'coremltools'} & set(sys.modules)))")
+            "print(sorted({'torch', 'transformers', 'onnx', 'coremltools', 'openvino', 'nncf'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -1,5 +1,7 @@
 """What the user would otherwise run, measured in the same run: PyTorch eager through transformers
-(their starting point) and the plain ONNX export of the same checkpoint as Optimum's exporter gives it.
+(their starting point), the plain ONNX export of the same checkpoint as Optimum's exporter gives it, and,
+where OpenVINO is installed, that export run the optimum-intel way: OpenVINO f32, bf16 (where the CPU has
+it) and NNCF's default post-training int8.
 
 The checkpoint is the one the artifact was built from (manifest ``source.checkpoint``). When it
 cannot be loaded (moved, a hub id while offline) the baselines are skipped with a note, never faked.
@@ -20,12 +22,26 @@ from edgeforge.errors import EdgeforgeError
 PYTORCH = "pytorch"
 OPTIMUM = "optimum-onnx"
 TORCH_ONNX = "torch-onnx"  # the fallback when Optimum's exporter fails; labelled as what it is
+OV_F32, OV_BF16, OV_INT8 = "openvino-f32-plain", "openvino-bf16-plain", "openvino-nncf-int8-plain"
 
 LABELS = {
     PYTORCH: "PyTorch eager (transformers)",
     OPTIMUM: "ONNX as Optimum exports it (optimum.exporters.onnx.main_export)",
     TORCH_ONNX: "ONNX plain torch.onnx export (Optimum's exporter failed here)",
+    OV_F32: "OpenVINO IR of the plain export, f32 compute",
+    OV_BF16: "OpenVINO IR of the plain export, bf16 compute",
+    OV_INT8: "OpenVINO IR of the plain export, NNCF default int8 (f32 elsewhere)",
 }
+
+
+@dataclass
+class Peer:
+    """A baseline run from a file with the artifact's configs; ``variant`` names its engine settings
+    (OpenVINO's compute precision) in ``edgeforge.contract``."""
+
+    name: str
+    path: Path
+    variant: str = "fp32"
 
 
 @dataclass
@@ -88,6 +104,40 @@ def export_plain_onnx(checkpoint_source: str, task: str, out_dir: Path, checkpoi
     with _quiet():
         path = export_onnx(checkpoint, out_dir / "torch-onnx" / "model.onnx")
     return PlainOnnx(TORCH_ONNX, path, f"Optimum's exporter failed: {reason}; plain torch.onnx export used instead")
+
+
+def openvino_peers(plain: PlainOnnx, calibration: np.ndarray, out_dir: Path) -> tuple[list[Peer], str | None]:
+    """The plain export as an optimum-intel user runs it: converted to OpenVINO IR (fp16-compressed weights,
+    as ``save_model`` writes by default), at f32 and bf16 compute, and NNCF's ``quantize`` with its defaults
+    on ``calibration``. (peers, note): no peers and a note when OpenVINO or NNCF is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None or importlib.util.find_spec("nncf") is None:
+        return [], "OpenVINO peers not measured: pip install 'edgeforge[openvino]'"
+    import openvino as ov
+
+    from edgeforge.quantize.openvino_int8 import quiet_nncf
+    from edgeforge.runtime.engines import openvino_cpu_has_bf16
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ir = out_dir / "plain.xml"
+    ov.save_model(ov.convert_model(str(plain.path)), str(ir))
+    peers = [Peer(OV_F32, ir, "openvino")]
+    note = None
+    if openvino_cpu_has_bf16():
+        peers.append(Peer(OV_BF16, ir, "openvino-bf16"))
+    else:
+        note = "OpenVINO bf16 peer not measured: this CPU has no native bf16"
+    import nncf
+
+    with quiet_nncf():
+        quantized = nncf.quantize(ov.Core().read_model(str(ir)),
+                                  nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))]),
+                                  subset_size=len(calibration))
+    ov.save_model(quantized, str(out_dir / "plain_int8.xml"))
+    peers.append(Peer(OV_INT8, out_dir / "plain_int8.xml", "openvino-int8"))
+    return peers, note
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from edgeforge.benchmarks.runners import (
     Runner,
     RunnerKey,
     load_model,
-    onnxruntime_runner,
+    runtime_runner,
 )
 from edgeforge.benchmarks.size import compressed_sizes, variant_size
 from edgeforge.benchmarks.timing import (
@@ -47,10 +47,7 @@ from edgeforge.benchmarks.variants import (
     list_variants,
     load_reference,
 )
-from edgeforge.contract import (
-    REFERENCE_VARIANT,
-    SEGMENTATION,
-)
+from edgeforge.contract import REFERENCE_VARIANT, SEGMENTATION, VARIANTS
 from edgeforge.errors import EdgeforgeError
 
 REPORT_FORMAT = "edgeforge-bench/1"
@@ -144,7 +141,8 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         entry["dataset"] = data.info
         first_image = data.dataset[0].image
         pixel_values, _ = reference.preprocess([first_image])
-        baseline_info = _prepare_baselines(options, checkpoint_source, reference.task, work, entry, log)
+        calibration, _ = reference.preprocess([data.dataset[i].image for i in range(min(8, data.count))])
+        baseline_info = _prepare_baselines(options, checkpoint_source, reference.task, work, entry, log, calibration)
         providers = _providers(options)
         runners = _make_runners(root, variants, baseline_info, threads, providers, verify, entry, log)
         entry["providers"] = providers
@@ -188,9 +186,10 @@ def _providers(options: BenchOptions) -> list[str]:
 
 # --- baselines --------------------------------------------------------------------------------------
 def _prepare_baselines(options: BenchOptions, checkpoint_source: str | None, task: str, work: Path, entry: dict,
-                       log) -> dict:
-    """{"checkpoint": loaded or None, "source": str, "plain_onnx": PlainOnnx or None}, notes for what is missing."""
-    info = {"checkpoint": None, "source": checkpoint_source, "plain_onnx": None}
+                       log, calibration) -> dict:
+    """{"checkpoint": loaded or None, "source": str, "plain_onnx": PlainOnnx or None, "peers": [Peer]}, notes for
+    what is missing; ``calibration``: pixel values NNCF's default int8 peer calibrates on."""
+    info = {"checkpoint": None, "source": checkpoint_source, "plain_onnx": None, "peers": []}
     if not options.baselines:
         entry["notes"].append("baselines not measured (disabled)")
         return info
@@ -207,6 +206,10 @@ def _prepare_baselines(options: BenchOptions, checkpoint_source: str | None, tas
         info["plain_onnx"] = base.export_plain_onnx(checkpoint_source, task, work / "baseline", info["checkpoint"])
     if info["plain_onnx"].note:
         entry["notes"].append(info["plain_onnx"].note)
+    with step(log, "converting the plain export for the OpenVINO peers (f32, bf16, NNCF default int8)"):
+        info["peers"], note = base.openvino_peers(info["plain_onnx"], calibration, work / "openvino-peers")
+    if note:
+        entry["notes"].append(note)
     return info
 
 
@@ -221,7 +224,7 @@ def _make_runners(root: Path, variants: dict, baseline_info: dict, threads: list
                 for variant in [v for v in variants if v not in entry["skipped"]]:
                     key = RunnerKey(VARIANT, variant, provider, count, qualified=len(providers) > 1)
                     try:
-                        runners.append(onnxruntime_runner(key, root, verify=verify))
+                        runners.append(runtime_runner(key, root, verify=verify))
                     except EdgeforgeError as exc:
                         entry["skipped"][variant] = {**entry["variants"].pop(variant), "reason": f"cannot run: {exc}"}
                         runners = [r for r in runners if not (r.kind == VARIANT and r.key.name == variant)]
@@ -231,8 +234,11 @@ def _make_runners(root: Path, variants: dict, baseline_info: dict, threads: list
                                       prepare=base.pytorch_threads(count)))
             plain = baseline_info["plain_onnx"]
             if plain is not None:
-                runners.append(onnxruntime_runner(RunnerKey(BASELINE, plain.name, "CPUExecutionProvider", count), root,
-                                                  model_file=plain.path))
+                runners.append(runtime_runner(RunnerKey(BASELINE, plain.name, "CPUExecutionProvider", count), root,
+                                              model_file=plain.path))
+            for peer in baseline_info["peers"]:
+                runners.append(runtime_runner(RunnerKey(BASELINE, peer.name, "OpenVINO CPU", count), root,
+                                              model_file=peer.path, variant=peer.variant))
     return runners
 
 
@@ -242,11 +248,20 @@ def _record_descriptions(entry: dict, runners: list[Runner], baseline_info: dict
     for runner in runners:
         if runner.kind == VARIANT:
             record = entry["variants"].setdefault(runner.name, dict(entry["variants"][runner.key.name]))
-            record["provider"] = runner.provider
+            record["provider"], record["engine"] = runner.provider, runner.engine
         elif runner.name not in entry["baselines"]:
             record = {"kind": BASELINE, "label": base.LABELS[runner.name], "provider": runner.provider,
-                      "precision": "fp32", "format": "pytorch" if runner.name == base.PYTORCH else "onnx"}
-            if runner.name == base.PYTORCH:
+                      "engine": runner.engine, "precision": "fp32",
+                      "format": {"pytorch": "pytorch", "openvino": "openvino"}.get(runner.engine, "onnx")}
+            peer = next((p for p in baseline_info["peers"] if p.name == runner.name), None)
+            if peer is not None:
+                from edgeforge.runtime.artifact import companion_files
+
+                record["precision"] = VARIANTS[peer.variant].precision
+                record["file"] = "(converted in a temporary directory)"
+                files = [peer.path, *(peer.path.parent / name for name in companion_files(peer.path))]
+                record["size"] = {**compressed_sizes(files), "files": [p.name for p in files]}
+            elif runner.name == base.PYTORCH:
                 weights = _checkpoint_weights(baseline_info["source"])
                 record["file"] = baseline_info["source"]
                 if weights:

@@ -39,6 +39,8 @@ class Runner:
     # For large throughput batches: a forward that hands its working memory back after the run, so that
     # a dozen sessions of a full-size model do not each keep a batch's worth (b5 at batch 4: out of 24 GB).
     forward_releasing: Callable[[np.ndarray], np.ndarray] | None = None
+    reload: Callable[[], object] | None = None  # a fresh model as this runner's was made (cold-start timing)
+    engine: str = "pytorch"  # what runs it: onnxruntime, openvino, pytorch
 
 
     @property
@@ -58,13 +60,19 @@ class Runner:
         return self.key.provider
 
 
-def onnxruntime_runner(key: RunnerKey, artifact: Path, model_file: Path | None = None, verify: bool = True) -> Runner:
-    """A runtime ``Model`` for variant ``key.name`` of ``artifact`` (or, for a baseline, ``model_file`` run
-    with the artifact's configs)."""
-    variant = key.name if key.kind == VARIANT else None
-    model = load_model(artifact, key.threads, key.provider, variant, model_file, verify)
+def runtime_runner(key: RunnerKey, artifact: Path, model_file: Path | None = None, verify: bool = True,
+                   variant: str | None = None) -> Runner:
+    """A runtime ``Model`` (any engine) for variant ``key.name`` of ``artifact`` or, for a baseline,
+    ``model_file`` run with the artifact's configs and the engine settings of ``variant``."""
+    variant = key.name if key.kind == VARIANT else variant
+
+    def make():
+        return load_model(artifact, key.threads, key.provider, variant, model_file, verify)
+
+    model = make()
     return Runner(key, model.forward, dynamic_batch=model.takes_batches,
-                  forward_releasing=lambda pixel_values: model.forward(pixel_values, release_memory=True))
+                  forward_releasing=lambda pixel_values: model.forward(pixel_values, release_memory=True),
+                  reload=make, engine=model.engine.name)
 
 
 def load_model(artifact: Path, threads: int, provider: str, variant: str | None = None,

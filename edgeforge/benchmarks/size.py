@@ -17,11 +17,16 @@ CHUNK = 4 << 20
 
 
 def variant_files(root: Path, rel: str, manifest: dict | None) -> list[str]:
-    """The files that make up a variant: a directory's files (Core ML package), or the model file
-    plus its external-data files (``model.onnx.data``, ``model.onnx_data``) when present."""
+    """The files that make up a variant: a directory's files (Core ML package), an OpenVINO IR with its
+    weights (``.bin``), or the model file plus its external-data files (``model.onnx.data``,
+    ``model.onnx_data``) when present."""
     path = root / rel
     if path.is_dir():
         return sorted(p.relative_to(root).as_posix() for p in path.rglob("*") if p.is_file())
+    if path.suffix == ".xml":
+        from edgeforge.runtime.artifact import companion_files
+
+        return [rel, *((Path(rel).parent / name).as_posix() for name in companion_files(path))]
     listed = (manifest or {}).get("files", {})
     siblings = [k for k in listed if k != rel and (k.startswith(rel + ".") or k.startswith(rel + "_"))]
     if not listed:

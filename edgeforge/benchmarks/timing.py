@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeforge.benchmarks import baselines as base
 from edgeforge.benchmarks.latency import Timed, round_robin, summarize, time_creation
 from edgeforge.benchmarks.options import BenchOptions
-from edgeforge.benchmarks.runners import VARIANT, Runner, load_model
+from edgeforge.benchmarks.runners import VARIANT, Runner
 
 
 def record_of(entry: dict, runner: Runner) -> dict:
@@ -24,15 +23,9 @@ def record_of(entry: dict, runner: Runner) -> dict:
 def cold_start(entry: dict, root: Path, runners: list[Runner], threads: int, verify: bool, baseline_info: dict,
                 repeats: int) -> None:
     for runner in runners:
-        if runner.threads != threads or runner.name == base.PYTORCH:
+        if runner.threads != threads or runner.reload is None:
             continue  # PyTorch's load time comes from its fresh child process (memory step)
-        if runner.kind == VARIANT:
-            variant, provider = runner.key.name, runner.provider
-            create = lambda: load_model(root, threads, provider, variant, verify=verify)  # noqa: E731
-        else:
-            path = baseline_info["plain_onnx"].path
-            create = lambda: load_model(root, threads, "CPUExecutionProvider", model_file=path)  # noqa: E731
-        record_of(entry, runner)["session_create"] = time_creation(create, repeats)
+        record_of(entry, runner)["session_create"] = time_creation(runner.reload, repeats)
 
 
 def latency(entry: dict, runners: list[Runner], pixel_values: np.ndarray, options: BenchOptions, threads: int) -> None:

@@ -20,8 +20,9 @@ def register(sub) -> None:
         "and the report beside it (OUT-report/ by default).",
     )
     _common(build)
-    build.add_argument("--targets", default=",".join(TARGETS),
-                       help=f"comma-separated subset of {','.join(TARGETS)} (default: all; onnx is always built)")
+    build.add_argument("--targets", default=None,
+                       help=f"comma-separated subset of {','.join(TARGETS)} (default: every one whose optional "
+                       "packages are installed; onnx is always built)")
     build.add_argument("--precisions", default=None,
                        help="quantized variants to make (see `edgeforge quantize --help`; default: all the targets "
                        "allow, keeping those within the budget; 'none' to skip). Exit status 1 if one asked for "
@@ -58,7 +59,7 @@ def _build(args) -> int:
     from edgeforge.targets import parse_targets
 
     options = PipelineOptions(
-        targets=parse_targets(args.targets),  # fail on a bad name before loading anything
+        targets=parse_targets(args.targets) if args.targets else None,  # fail on a bad name before loading anything
         precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift, bench=args.bench,
         report_dir=args.report, dataset=args.dataset, trust_pickle=args.trust_pickle, opset=args.opset, fold=args.fold,
         optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,

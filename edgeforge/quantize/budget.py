@@ -202,13 +202,14 @@ def rank_sensitivity(quantizer: Quantizer, meter: DriftMeter, workdir: Path, nam
                      groups: list[list[str]], images: int) -> list[tuple[list[str], float]]:
     """(group, KL divergence from fp32 when only that group is quantized), most sensitive first."""
     everything = frozenset(quantizer.candidates)
-    probe = workdir / f"{name}.probe.onnx"
+    probe = workdir / f"{name}.probe{getattr(quantizer, 'suffix', '.onnx')}"
     scores = []
     unit = "node" if all(len(g) == 1 for g in groups) else "group"
     for group in tqdm(groups, desc=f"{name}: sensitivity per {unit}", unit=unit, leave=False):
         quantizer.write(probe, everything - set(group))
         scores.append((group, meter.logit_error(probe, images)))
-    probe.unlink(missing_ok=True)
+    for written in workdir.glob(f"{probe.stem}.*"):  # with its weights file, if any
+        written.unlink(missing_ok=True)
     return sorted(scores, key=lambda item: -item[1])
 
 
@@ -222,7 +223,8 @@ class _Trials:
         self.paths: list[Path] = []
 
     def build(self, keep_float) -> tuple[Path, Drift]:
-        path = self.workdir / f"{self.name}.try{self.count}.onnx"
+        # The file type the quantizer writes (``suffix``, default ONNX): the runtime picks its engine by it.
+        path = self.workdir / f"{self.name}.try{self.count}{getattr(self.quantizer, 'suffix', '.onnx')}"
         self.count += 1
         self.quantizer.write(path, self.base | frozenset(keep_float))
         self.paths.append(path)
@@ -231,4 +233,5 @@ class _Trials:
     def discard(self, keep: Path | None = None) -> None:
         for path in self.paths:
             if path != keep:
-                path.unlink(missing_ok=True)
+                for written in path.parent.glob(f"{path.stem}.*"):  # with its weights file, if any (.xml + .bin)
+                    written.unlink(missing_ok=True)

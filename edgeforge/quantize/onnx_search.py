@@ -75,12 +75,12 @@ def make_onnx_variant(job, name: str, recipe) -> tuple[Path | None, dict]:
     held = frozenset(job.keep_float.get(name, ()) if isinstance(job.keep_float, Mapping) else job.keep_float)
     outcome = fit_to_budget(quantizer_for(recipe, context.prepared, calibration), job.meter, job.budget, job.work,
                             name, job.log, held, costs=context.node_costs)
-    details = _details(recipe, outcome, job.budget, job.fp32_size)
+    details = outcome_details(recipe, outcome, job.budget, job.fp32_size)
     details["search"]["held_float_as_asked"] = sorted(held)
     return outcome.path, details
 
 
-def _details(recipe, outcome: Outcome, budget: Budget, fp32_size: int) -> dict:
+def outcome_details(recipe, outcome: Outcome, budget: Budget, fp32_size: int) -> dict:
     details = {
         "recipe": recipe.to_json(),
         "drift": outcome.drift.to_json(budget.max_drift),
@@ -94,6 +94,8 @@ def _details(recipe, outcome: Outcome, budget: Budget, fp32_size: int) -> dict:
         },
     }
     if outcome.path is not None:
-        size = outcome.path.stat().st_size
+        from edgeforge.runtime.artifact import model_size
+
+        size = model_size(outcome.path)
         details.update(size_bytes=size, size_vs_fp32=round(size / fp32_size, 4))
     return details

@@ -139,6 +139,36 @@ class Int4Recipe(Recipe):
 
 
 @dataclass(frozen=True)
+class OpenVINOComputeRecipe(Recipe):
+    """The artifact's OpenVINO IR run at another compute precision (no new file): bf16 on CPUs with native
+    bf16 (AVX512_BF16, AMX), held to the budget like any quantized variant."""
+
+    kind: ClassVar[str] = "openvino-compute-precision"
+    format: ClassVar[str] = "openvino"
+    inference_precision: str = "bf16"
+
+
+@dataclass(frozen=True)
+class NNCFInt8Recipe(Recipe):
+    """``nncf.quantize`` (post-training, calibrated) of the artifact's OpenVINO IR; the budget search keeps
+    float what it must through NNCF's ``ignored_scope``."""
+
+    kind: ClassVar[str] = "openvino-nncf-int8"
+    format: ClassVar[str] = "openvino"
+    needs_calibration: ClassVar[bool] = True
+    preset: str = "performance"  # symmetric activations (NNCF's default for CPU)
+    # NNCF's transformer rules quantize MatMul / Conv / attention inputs only; its default also quantizes the
+    # inputs of Add and MVN (measured on the face mini: 2.3 points of drift all-int8, and no float set of
+    # MatMul/Conv within half the candidates could remove what the element-wise quantizers lose).
+    model_type: str | None = "transformer"
+    fast_bias_correction: bool = True
+    # The ops NNCF puts quantizers in front of under those rules: the search can keep any of them float. Interpolate:
+    # SegFormer's decode head resizes quantized activations (with every other op float, its 3 quantizers alone
+    # kept the clothes mini 1.0 point over the budget).
+    op_types: tuple[str, ...] = ("MatMul", "Convolution", "GroupConvolution", "ScaledDotProductAttention", "Interpolate")
+
+
+@dataclass(frozen=True)
 class CoreMLLinearRecipe(Recipe):
     """``coremltools.optimize.coreml.linear_quantize_weights``."""
 

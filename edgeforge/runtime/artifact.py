@@ -80,7 +80,7 @@ class Artifact:
         path = inside(self.root, rel)
         if verify:  # the graph first: its hash vouches for the data file names read from it
             _verify(self.root, self.manifest, [rel])
-        data = [(Path(rel).parent / name).as_posix() for name in external_data_files(path)]
+        data = [(Path(rel).parent / name).as_posix() for name in companion_files(path)]
         if verify:
             _verify(self.root, self.manifest, data)
         return path
@@ -93,6 +93,19 @@ def _verify(root: Path, manifest: dict | None, relative_paths: list[str]) -> Non
             "pass verify=False / --no-verify to run an unverified artifact"
         )
     verify_files(root, manifest, relative_paths)
+
+
+def companion_files(model_path: Path) -> list[str]:
+    """The files a model reads beside itself (names relative to its folder): ONNX external data, or the
+    weights (``.bin``) of an OpenVINO IR. Verified together with the model."""
+    if model_path.suffix == ".xml":
+        return [model_path.with_suffix(".bin").name]
+    return external_data_files(model_path)
+
+
+def model_size(model_path: Path) -> int:
+    """Bytes of a model file together with the files it reads beside itself."""
+    return sum((model_path.parent / name).stat().st_size for name in [model_path.name, *companion_files(model_path)])
 
 
 def external_data_files(model_path: Path) -> list[str]:

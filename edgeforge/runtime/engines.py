@@ -1,13 +1,188 @@
-"""Which engine runs each artifact format (``edgeforge.contract.FORMATS``), and why a format cannot run
-here. The runtime, the benchmark and the CLI read this one table; a target whose files onnxruntime does
-not run adds its engine here."""
+"""The engines that run an artifact's files, one per format (``edgeforge.contract.FORMATS``), behind one small
+interface: ``input`` / ``output`` (name, shape, type), ``providers``, and ``run(pixel_values)`` -> logits.
+
+onnxruntime runs ``.onnx`` and ``.ort``; OpenVINO (optional: ``pip install 'edgeforge[openvino]'``) runs its
+IR (``.xml`` + ``.bin``). The runtime, the benchmark and the CLI read ``ENGINES`` / ``NOT_RUNNABLE``; a
+target whose files neither runs adds its engine here. Engines import their library when first opened.
+"""
 
 from __future__ import annotations
 
-#: format -> the engine the runtime opens it with
-ENGINES = {"onnx": "onnxruntime", "ort": "onnxruntime"}
-#: format -> why the runtime does not run it (its size is still measured)
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeforge.errors import EdgeforgeError
+
+#: why the runtime does not run a format (its size is still measured)
 NOT_RUNNABLE = {"coreml": "needs macOS (Core ML runs on Apple platforms only); size measured, speed not"}
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+class EngineUnavailable(EdgeforgeError):
+    """The library an engine needs is not installed (an optional extra)."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: list  # ints, or names / None for free dimensions
+    type: str  # as onnxruntime writes it: "tensor(float)"
+
+    @property
+    def dtype(self):
+        return _NUMPY_TYPES.get(self.type)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What the caller asks of every engine; each uses what applies to it."""
+
+    providers: list[str]  # onnxruntime execution providers (OpenVINO runs on its CPU device)
+    strict_providers: bool = False
+    threads: int | None = None
+    spinning: bool = True  # onnxruntime: idle workers spin between runs
+    single_image: dict[str, int] | None = None  # free dimensions fixed to one image (None: the graph's own)
+    inference_precision: str | None = None  # OpenVINO: "f32" or "bf16" (the variant's, from the contract)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class OnnxRuntimeEngine:
+    name = "onnxruntime"
+
+    def __init__(self, model_path: Path, options: EngineOptions):
+        import onnxruntime as ort
+
+        from edgeforge.runtime.providers import (
+            ProviderFallbackWarning,
+            ProviderUnavailable,
+        )
+
+        self.model_path = model_path
+        session_options = ort.SessionOptions()
+        for name, size in (options.single_image or {}).items():  # names the graph lacks are ignored by onnxruntime
+            session_options.add_free_dimension_override_by_name(name, size)
+        if options.threads:
+            session_options.intra_op_num_threads = options.threads
+        if not options.spinning:
+            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session_options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
+        try:
+            self.session = ort.InferenceSession(str(model_path), session_options, providers=options.providers)
+        except Exception as exc:  # onnxruntime raises its own exception classes
+            raise EdgeforgeError(f"{model_path}: onnxruntime cannot load it: {_first_line(exc)}") from None
+        # A provider present in the build can still fail to start (no driver, no device): ORT then
+        # drops it silently, which a user who demanded it must hear about.
+        dropped = [p for p in options.providers if p not in self.session.get_providers()]
+        if dropped and options.strict_providers:
+            raise ProviderUnavailable(f"execution provider(s) {', '.join(dropped)} failed to start for {model_path.name}")
+        if dropped:
+            warnings.warn(f"execution provider(s) {', '.join(dropped)} failed to start; running on "
+                          f"{', '.join(self.session.get_providers())}", ProviderFallbackWarning, stacklevel=4)
+        first_in, first_out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.input = TensorInfo(first_in.name, list(first_in.shape), first_in.type)
+        self.output = TensorInfo(first_out.name, list(first_out.shape), first_out.type)
+        # A failed run is raised as an EdgeforgeError; ORT's own log line would only repeat it on stderr.
+        # Read-only during runs, so every thread shares them.
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4
+        # The CPU arena keeps the largest batch's buffers for the session's lifetime; a one-off large batch
+        # can hand them back (onnxruntime's arena shrinkage) instead of holding them.
+        self._releasing = ort.RunOptions()
+        self._releasing.log_severity_level = 4
+        self._releasing.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        options = self._releasing if release_memory else self._run_options
+        try:
+            return self.session.run([self.output.name], {self.input.name: pixel_values}, options)[0]
+        except Exception as exc:  # onnxruntime's own exception classes: a failed run, not a crash
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise EdgeforgeError(f"{self.model_path.name}: onnxruntime failed on input "
+                                 f"{tuple(pixel_values.shape)}: {_first_line(exc)}") from None
+
+
+class OpenVINOEngine:
+    """OpenVINO's CPU device on an IR. Inference precision is explicit (the CPU plugin would pick bf16 by
+    itself on CPUs that have it, which is a different variant): f32 unless the variant says bf16, and bf16
+    is refused on a CPU without native bf16 rather than emulated."""
+
+    name = "openvino"
+
+    def __init__(self, model_path: Path, options: EngineOptions):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise EngineUnavailable(f"{model_path.name} is an OpenVINO IR: pip install 'edgeforge[openvino]' "
+                                    "to run it") from None
+        self.model_path = model_path
+        core = ov.Core()
+        precision = options.inference_precision or "f32"
+        if precision == "bf16" and not openvino_cpu_has_bf16():
+            raise EdgeforgeError(f"{model_path.name}: this CPU has no native bf16 (OpenVINO's CPU capabilities: "
+                                 f"{', '.join(ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))}); "
+                                 "run the f32 variant (openvino) instead")
+        try:
+            model = core.read_model(str(model_path))
+            if options.single_image:  # free batch / height / width fixed, as onnxruntime's overrides do
+                axes = {0: "batch_size", 2: "height", 3: "width"}
+                dims = _shape(model.inputs[0].get_partial_shape())
+                fixed = [d if d is not None else options.single_image.get(axes.get(i, ""), -1) for i, d in enumerate(dims)]
+                if fixed != dims:
+                    model.reshape({model.inputs[0]: fixed})
+            config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+            if options.threads:
+                config["INFERENCE_NUM_THREADS"] = str(options.threads)
+            self.compiled = core.compile_model(model, "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
+            raise EdgeforgeError(f"{model_path}: OpenVINO cannot load it: {_first_line(exc)}") from None
+        self.inference_precision = precision
+        port_in, port_out = self.compiled.inputs[0], self.compiled.outputs[0]
+        self.input = TensorInfo(port_in.get_any_name(), _shape(port_in.get_partial_shape()), "tensor(float)")
+        self.output = TensorInfo(port_out.get_any_name(), _shape(port_out.get_partial_shape()), "tensor(float)")
+        self._requests = threading.local()  # an infer request serves one thread at a time
+
+    @property
+    def providers(self) -> list[str]:
+        return [f"OpenVINO CPU ({self.inference_precision})"]
+
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self.compiled.create_infer_request()
+        try:
+            request.infer({0: pixel_values})
+        except Exception as exc:
+            raise EdgeforgeError(f"{self.model_path.name}: OpenVINO failed on input {tuple(pixel_values.shape)}: "
+                                 f"{_first_line(exc)}") from None
+        return request.get_output_tensor(0).data.copy()
+
+
+def openvino_cpu_has_bf16() -> bool:
+    """Whether OpenVINO's CPU device computes bf16 natively here (AVX512_BF16 or AMX)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def _shape(partial_shape) -> list:
+    return [d.get_length() if d.is_static else None for d in partial_shape]
+
+
+#: format -> the engine the runtime opens it with
+ENGINES = {"onnx": OnnxRuntimeEngine, "ort": OnnxRuntimeEngine, "openvino": OpenVINOEngine}
 
 
 def runnable(fmt: str) -> bool:
@@ -16,3 +191,9 @@ def runnable(fmt: str) -> bool:
 
 def why_not_runnable(fmt: str) -> str:
     return NOT_RUNNABLE.get(fmt, f"format {fmt!r} has no engine in edgeforge.runtime")
+
+
+def open_engine(fmt: str, model_path: Path, options: EngineOptions):
+    if fmt not in ENGINES:
+        raise EdgeforgeError(f"{model_path.name} ({fmt}) cannot run here: {why_not_runnable(fmt)}")
+    return ENGINES[fmt](model_path, options)

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from edgeforge.contract import SEGMENTATION, format_of_file
+from edgeforge.contract import ALIASES, SEGMENTATION, VARIANTS, format_of_file
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.artifact import Artifact, external_data_files
-from edgeforge.runtime.engines import runnable, why_not_runnable
+from edgeforge.runtime.engines import (
+    ENGINES,
+    EngineOptions,
+    OnnxRuntimeEngine,
+    open_engine,
+    runnable,
+    why_not_runnable,
+)
 from edgeforge.runtime.images import ImageError, ImageInput, load_image
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
 from edgeforge.runtime.providers import (
-    ProviderFallbackWarning,
-    ProviderUnavailable,
     choose_providers,
 )
 from edgeforge.runtime.results import ClassificationResult, SegmentationResult
@@ -64,32 +67,26 @@ class Model:
             external_data_files(self.model_path)  # confined to the candidate's folder
         else:
             rel = self.artifact.variant_file(variant)
-            fmt = format_of_file(rel)
-            if not runnable(fmt):
-                raise EdgeforgeError(f"{rel} ({fmt}) cannot run here: {why_not_runnable(fmt)}")
+            if not runnable(format_of_file(rel)):
+                raise EdgeforgeError(f"{rel} ({format_of_file(rel)}) cannot run here: "
+                                     f"{why_not_runnable(format_of_file(rel))}")
             self.model_path = self.artifact.variant_path(variant, verify=verify)
+        fmt = format_of_file(self.model_path.name)
         # ORT-format models carry the shapes they were converted with (see export.ort_mobile).
-        self.fixed_shape = fixed_shape and self.model_path.suffix != ".ort"
+        self.fixed_shape = fixed_shape and fmt != "ort"
         single_image = {"batch_size": 1, "height": self.preprocessor.height, "width": self.preprocessor.width}
-        self.session = _session(self.model_path, choose_providers(providers, strict_providers), strict_providers,
-                                threads, spinning, single_image if self.fixed_shape else None)
-        self.input = self.session.get_inputs()[0]
-        self.output_name = self.session.get_outputs()[0].name
-        self._input_dtype = _NUMPY_TYPES.get(self.input.type)
-        # A failed run is raised as an EdgeforgeError; ORT's own log line would only repeat it on stderr.
-        # Read-only during runs, so every thread shares it.
-        self._run_options = ort.RunOptions()
-        self._run_options.log_severity_level = 4
-        # The CPU arena keeps the largest batch's buffers for the session's lifetime; a one-off large batch
-        # can hand them back (onnxruntime's arena shrinkage) instead of holding them.
-        self._releasing_run_options = ort.RunOptions()
-        self._releasing_run_options.log_severity_level = 4
-        self._releasing_run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        declared = VARIANTS.get(ALIASES.get(variant, variant))
+        self.engine = open_engine(fmt, self.model_path, EngineOptions(
+            choose_providers(providers, strict_providers) if ENGINES.get(fmt) is OnnxRuntimeEngine else [],
+            strict_providers, threads, spinning, single_image if self.fixed_shape else None,
+            declared.inference_precision if declared else None))
+        self.input, self.output_name = self.engine.input, self.engine.output.name
+        self._input_dtype = self.input.dtype
         self._check_io()
 
     @property
     def providers(self) -> list[str]:
-        return self.session.get_providers()
+        return self.engine.providers
 
     @property
     def takes_batches(self) -> bool:
@@ -111,15 +108,7 @@ class Model:
         if self._fixed_batch and pixel_values.shape[0] != self._fixed_batch:
             return np.concatenate([self.forward(pixel_values[i : i + 1], release_memory)
                                    for i in range(pixel_values.shape[0])])
-        run_options = self._releasing_run_options if release_memory else self._run_options
-        try:
-            return self.session.run([self.output_name], {self.input.name: pixel_values}, run_options)[0]
-        except Exception as exc:  # onnxruntime's own exception classes: a failed run, not a crash
-            if not type(exc).__module__.startswith("onnxruntime"):
-                raise
-            raise EdgeforgeError(
-                f"{self.model_path.name}: onnxruntime failed on input {tuple(pixel_values.shape)}: {_first_line(exc)}"
-            ) from None
+        return self.engine.run(pixel_values, release_memory)
 
     def postprocess(self, logits: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list:
         """``sizes`` are (width, height) of the original images."""
@@ -193,7 +182,7 @@ class Model:
                 f"{self.model_path}: takes {fixed[0]}x{fixed[1]} inputs but preprocessor_config.json "
                 f"resizes to {expected[0]}x{expected[1]}"
             )
-        output_shape = self.session.get_outputs()[0].shape
+        output_shape = self.engine.output.shape
         if len(output_shape) != (4 if self.task == SEGMENTATION else 2):
             raise EdgeforgeError(f"{self.model_path}: output {self.output_name} has shape {output_shape}, "
                                  f"which is not what a {self.task} model returns")
@@ -209,41 +198,8 @@ def load(path: str | os.PathLike, variant: str = "fp32", **options) -> Model:
     return Model(Path(path), variant=variant, **options)
 
 
-_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
-
-
-def _session(model_path: Path, providers: list[str], strict: bool, threads: int | None,
-             spinning: bool = True, dimensions: dict[str, int] | None = None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    for name, size in (dimensions or {}).items():  # names the graph does not have are ignored by onnxruntime
-        options.add_free_dimension_override_by_name(name, size)
-    if threads:
-        options.intra_op_num_threads = threads
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
-    try:
-        session = ort.InferenceSession(str(model_path), options, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception classes
-        raise EdgeforgeError(f"{model_path}: onnxruntime cannot load it: {_first_line(exc)}") from None
-    # A provider present in the build can still fail to start (no driver, no device): ORT then
-    # drops it silently, which a user who demanded it must hear about.
-    dropped = [p for p in providers if p not in session.get_providers()]
-    if dropped and strict:
-        raise ProviderUnavailable(f"execution provider(s) {', '.join(dropped)} failed to start for {model_path.name}")
-    if dropped:
-        warnings.warn(f"execution provider(s) {', '.join(dropped)} failed to start; running on "
-                      f"{', '.join(session.get_providers())}", ProviderFallbackWarning, stacklevel=3)
-    return session
-
-
 def _load_or_error(image: ImageInput):
     try:
         return load_image(image)
     except ImageError as exc:
         return exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -22,17 +22,16 @@ from edgeforge.environment import package_versions
 from edgeforge.errors import EdgeforgeError
 from edgeforge.export.onnx import DEFAULT_OPSET
 from edgeforge.runtime.manifest import MANIFEST_NAME, write_manifest
-from edgeforge.targets import TARGETS, ExportJob, parse_targets
+from edgeforge.targets import TARGETS, ExportJob, default_targets, parse_targets
 from edgeforge.zoo.checkpoints import load_checkpoint
 
-DEFAULT_TARGETS = tuple(TARGETS)
 TOOLS = ("torch", "transformers", "onnx", "onnxruntime", "coremltools", "numpy", "Pillow")
 
 
 def build(
     source: str | Path,
     out_dir: str | Path,
-    targets=DEFAULT_TARGETS,
+    targets=None,
     trust_pickle: bool = False,
     opset: int = DEFAULT_OPSET,
     validation_images: list | None = None,
@@ -49,7 +48,7 @@ def build(
     ``staged``: ``out_dir`` is an empty staging directory that the caller swaps into place itself
     (``pipeline.run_pipeline`` stages all three stages in one); otherwise ``out_dir`` is replaced atomically.
     """
-    targets = parse_targets(targets)
+    targets = parse_targets(targets if targets is not None else default_targets())
     started = time.perf_counter()
     step = _Steps(log, total=2 + len(targets))
     with step("loading checkpoint"):

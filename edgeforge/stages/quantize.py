@@ -38,7 +38,7 @@ from edgeforge.quantize.calibration import (
     synthetic_images,
 )
 from edgeforge.quantize.drift import DriftMeter
-from edgeforge.runtime.artifact import Artifact
+from edgeforge.runtime.artifact import Artifact, companion_files
 from edgeforge.runtime.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from edgeforge.targets import TARGETS, parse_precisions, target_of_precision
 
@@ -100,13 +100,18 @@ def quantize(
     calibration = calibration if isinstance(calibration, Calibration) else Calibration(calibration)
     budget = budget if isinstance(budget, Budget) else Budget(budget)
     budget = replace(budget, together=budget.together or _quantized_together(artifact))
-    names = parse_precisions(precisions) if precisions is not None else _default_precisions(root)
+    names = parse_precisions(precisions) if precisions is not None else _default_precisions(root, log)
     chosen = {name: (recipes or {}).get(name) or target_of_precision(name).precisions[name] for name in names}
-    for name in names:
-        base = VARIANTS[target_of_precision(name).base_variant]
+    for name in names:  # before any image is made: what this artifact and this machine cannot do
+        target = target_of_precision(name)
+        base = VARIANTS[target.base_variant]
         if not (root / base.file).exists():
             raise EdgeforgeError(f"{root} has no {base.file}, which {name} is made from: build it with "
-                                 f"--targets onnx,{target_of_precision(name).name} first")
+                                 f"--targets onnx,{target.name} first")
+        if target.missing():
+            raise EdgeforgeError(f"{name} needs {', '.join(target.missing())}: pip install 'edgeforge[{target.name}]'")
+        if target.unavailable(name):
+            raise EdgeforgeError(f"{name} cannot be made on this machine: {target.unavailable(name)}")
     images = _images(artifact, calibration.folder, calibration.num_images + calibration.eval_images, log)
     calibration_set, eval_set = split_images(images, calibration.num_images)
     started = time.perf_counter()
@@ -166,10 +171,19 @@ def _quantized_together(artifact: Artifact) -> tuple[str, ...]:
     return family.quantize_together if family else ()
 
 
-def _default_precisions(root: Path) -> tuple[str, ...]:
-    """Every precision of every target whose base file the artifact holds."""
-    return tuple(name for target in TARGETS.values() if (root / VARIANTS[target.base_variant].file).exists()
-                 for name in target.precisions)
+def _default_precisions(root: Path, log) -> tuple[str, ...]:
+    """Every precision of every target whose base file the artifact holds and this machine can make."""
+    names = []
+    for target in TARGETS.values():
+        if not (root / VARIANTS[target.base_variant].file).exists() or target.missing():
+            continue
+        for name in target.precisions:
+            reason = target.unavailable(name)
+            if reason:
+                log(f"[{name}] not made: {reason}")
+            else:
+                names.append(name)
+    return tuple(names)
 
 
 def _images(artifact: Artifact, folder, count: int, log) -> ImageSet:
@@ -204,15 +218,21 @@ def _commit(root: Path, produced: dict, rejected: dict, info: dict) -> dict:
         manifest = read_manifest(staging)
         variants = manifest.setdefault("variants", {})
         for name, (path, entry) in produced.items():
-            target = staging / entry["file"]
-            _remove(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), str(target))
             variants[name] = entry
+            if path.resolve() == (root / entry["file"]).resolve():
+                continue  # a precision of a file the artifact already holds (OpenVINO's bf16 compute)
+            target = staging / entry["file"]
+            for source in [path, *(path.parent / name for name in companion_files(path))]:  # with its weights
+                destination = target.with_suffix(source.suffix)
+                _remove(destination)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source), str(destination))
         for name in rejected:
             previous = variants.pop(name, None)
-            if previous is not None:
-                _remove(staging / previous["file"])
+            in_use = {entry.get("file") for entry in variants.values()}
+            if previous is not None and previous["file"] not in in_use:  # another variant may run the same file
+                for leftover in [previous["file"], *companion_files(staging / previous["file"])]:
+                    _remove(staging / Path(previous["file"]).parent / Path(leftover).name)
         earlier = {k: v for k, v in manifest.get("rejected_variants", {}).items() if k not in produced}
         manifest["rejected_variants"] = {**earlier, **rejected}
         manifest["quantization"] = info

@@ -11,7 +11,7 @@ from __future__ import annotations
 from edgeforge.errors import EdgeforgeError
 from edgeforge.targets.base import FIRST, TARGETS, ExportJob, Target, register
 
-__all__ = ["TARGETS", "ExportJob", "Target", "parse_precisions", "parse_targets", "precision_names", "register", "target_of_precision"]
+__all__ = ["TARGETS", "ExportJob", "Target", "default_targets", "parse_precisions", "parse_targets", "precision_names", "register", "target_of_precision"]
 
 def parse_targets(text: str | tuple | list) -> tuple[str, ...]:
     """``"onnx,ort"`` or a list -> validated names in build order; ``onnx`` is always built."""
@@ -20,7 +20,16 @@ def parse_targets(text: str | tuple | list) -> tuple[str, ...]:
     unknown = [t for t in names if t not in TARGETS]
     if unknown or not names:
         raise EdgeforgeError(f"unknown target(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(TARGETS)}")
+    for name in names:
+        if TARGETS[name].missing():
+            raise EdgeforgeError(f"target {name} needs {', '.join(TARGETS[name].missing())}: "
+                                 f"pip install 'edgeforge[{name}]'")
     return tuple(name for name in TARGETS if name in names or name == FIRST)
+
+
+def default_targets() -> tuple[str, ...]:
+    """Every registered target whose optional modules are installed, in build order."""
+    return tuple(name for name, target in TARGETS.items() if not target.missing())
 
 
 def precision_names() -> tuple[str, ...]:
@@ -47,4 +56,4 @@ def target_of_precision(name: str) -> Target:
 
 
 # The registry, in build order: one line per target module.
-from edgeforge.targets import onnx, ort, coreml  # noqa: E402, F401, I001
+from edgeforge.targets import onnx, ort, coreml, openvino  # noqa: E402, F401, I001

@@ -43,6 +43,16 @@ class Target:
     precisions: Mapping[str, Any] = field(default_factory=dict)
     #: (job, variant name, recipe) -> (the made file or None if over budget, its manifest details)
     make_precision: Callable[[Any, str, Any], tuple[Path | None, dict]] | None = None
+    #: Python modules it needs beyond the build side's (an optional extra, ``pip install 'edgeforge[NAME]'``);
+    #: a target whose modules are missing is left out of the default set and refused when asked for
+    requires: tuple[str, ...] = ()
+    #: precision name -> why this machine cannot make it, or None (say, bf16 compute on a CPU without bf16)
+    unavailable: Callable[[str], str | None] = lambda name: None
+
+    def missing(self) -> list[str]:
+        import importlib.util
+
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
 
     def __post_init__(self):
         undeclared = [name for name in (self.base_variant, *self.precisions) if name not in VARIANTS]

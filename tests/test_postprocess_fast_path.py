@@ -1,0 +1,44 @@
+"""The label map's fast path (only class-boundary pixels blended) is the full bilinear computation to the pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeforge.runtime.postprocess import (
+    resize_logits_argmax,
+    resize_logits_argmax_dense,
+)
+
+
+def _cases(rng):
+    for trial in range(240):
+        classes, h, w = int(rng.integers(1, 20)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        kind = trial % 4
+        if kind == 0:  # noise: boundaries everywhere
+            logits = rng.standard_normal((classes, h, w))
+        elif kind == 1:  # exact ties between classes (argmax takes the first)
+            logits = np.round(rng.standard_normal((classes, h, w)) * 2)
+        elif kind == 2:  # near-ties far below float32 resolution of the values
+            logits = rng.standard_normal((classes, 1, 1)) * 5 + rng.standard_normal((classes, h, w)) * 1e-6
+        else:  # smooth regions, as a segmentation head gives
+            yy, xx = np.mgrid[0:h, 0:w]
+            logits = np.stack([np.sin(xx / (3 + k) + k) * np.cos(yy / (2 + k)) * 8 for k in range(classes)])
+        yield logits.astype(np.float32), int(rng.integers(1, 160)), int(rng.integers(1, 160))
+
+
+def test_fast_path_equals_the_dense_computation():
+    rng = np.random.default_rng(7)
+    for logits, height, width in _cases(rng):
+        fast, dense = resize_logits_argmax(logits, height, width), resize_logits_argmax_dense(logits, height, width)
+        assert fast.dtype == dense.dtype and fast.shape == dense.shape == (height, width)
+        assert np.array_equal(fast, dense), (logits.shape, height, width)
+
+
+@pytest.mark.parametrize("factor", [4, 1])
+def test_fast_path_on_a_model_sized_map(factor):
+    """128x128 logits of 18 classes to 512x512 (SegFormer at 512x512), and the identity size."""
+    yy, xx = np.mgrid[0:128, 0:128]
+    logits = np.stack([np.sin(xx / (9 + k)) * np.cos(yy / (7 + k)) * 6 for k in range(18)]).astype(np.float32)
+    side = 128 * factor
+    assert np.array_equal(resize_logits_argmax(logits, side, side), resize_logits_argmax_dense(logits, side, side))
