@@ -33,14 +33,14 @@ def rewrite_model(model, rewrites: tuple[Rewrite, ...] | list[Rewrite]):
     return rewritten.eval()
 
 
-def validate_against_stock(checkpoint, onnx_path, images: list) -> dict:
-    """ONNX Runtime on the rewritten/optimised graph vs the *stock* PyTorch model on ``images`` (PIL):
-    max abs logit difference and label-map (or top-1) agreement; raises beyond the thresholds above."""
-    from edgeforge.export.validate import compare_logits, onnx_logits, reference_logits
+def compare_with_stock(checkpoint, candidate_logits, images: list) -> tuple[dict, float]:
+    """``candidate_logits(pixel_values)`` against the *stock* PyTorch model on ``images`` (PIL): (figures: max abs
+    logit difference and label-map / top-1 agreement, that agreement). Every target's graph is checked so."""
+    from edgeforge.export.validate import compare_logits, reference_logits
     from edgeforge.runtime.postprocess import resize_logits_argmax
 
     pixel_values = checkpoint.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
-    reference, candidate = reference_logits(checkpoint, pixel_values), onnx_logits(onnx_path, pixel_values)
+    reference, candidate = reference_logits(checkpoint, pixel_values), candidate_logits(pixel_values)
     figures = compare_logits(reference, candidate, checkpoint.family.task)
     figures.update(images=len(images), reference="stock PyTorch model")
     if checkpoint.family.task == SEGMENTATION:
@@ -48,9 +48,16 @@ def validate_against_stock(checkpoint, onnx_path, images: list) -> dict:
             float((resize_logits_argmax(ref, h, w) == resize_logits_argmax(cand, h, w)).mean())
             for ref, cand, (w, h) in zip(reference, candidate, (image.size for image in images))
         )
-        agreement = figures["label_map_agreement"]
-    else:
-        agreement = figures["top1_agreement"]
+        return figures, figures["label_map_agreement"]
+    return figures, figures["top1_agreement"]
+
+
+def validate_against_stock(checkpoint, onnx_path, images: list) -> dict:
+    """ONNX Runtime on the rewritten/optimised graph vs the stock PyTorch model (``compare_with_stock``);
+    raises beyond the thresholds above."""
+    from edgeforge.export.validate import onnx_logits
+
+    figures, agreement = compare_with_stock(checkpoint, lambda pixels: onnx_logits(onnx_path, pixels), images)
     if figures["max_abs_diff"] > REWRITE_MAX_ABS_DIFF or agreement < REWRITE_MIN_AGREEMENT:
         raise EdgeforgeError(
             f"rewritten graph of {checkpoint.source} differs from the stock PyTorch model (max |logit diff| "

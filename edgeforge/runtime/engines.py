@@ -41,7 +41,8 @@ class TensorInfo:
 class EngineOptions:
     """What the caller asks of every engine; each uses what applies to it."""
 
-    providers: list[str]  # onnxruntime execution providers (OpenVINO runs on its CPU device)
+    providers: str | list[str] | None = "auto"  # onnxruntime's execution providers, as asked for (choose_providers);
+    # OpenVINO runs on its CPU device
     strict_providers: bool = False
     threads: int | None = None
     spinning: bool = True  # onnxruntime: idle workers spin between runs
@@ -63,9 +64,11 @@ class OnnxRuntimeEngine:
         from edgeforge.runtime.providers import (
             ProviderFallbackWarning,
             ProviderUnavailable,
+            choose_providers,
         )
 
         self.model_path = model_path
+        providers = choose_providers(options.providers, options.strict_providers)
         session_options = ort.SessionOptions()
         for name, size in (options.single_image or {}).items():  # names the graph lacks are ignored by onnxruntime
             session_options.add_free_dimension_override_by_name(name, size)
@@ -75,12 +78,12 @@ class OnnxRuntimeEngine:
             session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session_options.log_severity_level = 3  # warnings from ORT's optimizer are noise to an app
         try:
-            self.session = ort.InferenceSession(str(model_path), session_options, providers=options.providers)
+            self.session = ort.InferenceSession(str(model_path), session_options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception classes
             raise EdgeforgeError(f"{model_path}: onnxruntime cannot load it: {_first_line(exc)}") from None
         # A provider present in the build can still fail to start (no driver, no device): ORT then
         # drops it silently, which a user who demanded it must hear about.
-        dropped = [p for p in options.providers if p not in self.session.get_providers()]
+        dropped = [p for p in providers if p not in self.session.get_providers()]
         if dropped and options.strict_providers:
             raise ProviderUnavailable(f"execution provider(s) {', '.join(dropped)} failed to start for {model_path.name}")
         if dropped:

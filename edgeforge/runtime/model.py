@@ -12,9 +12,7 @@ from edgeforge.contract import ALIASES, SEGMENTATION, VARIANTS, format_of_file
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.artifact import Artifact, external_data_files
 from edgeforge.runtime.engines import (
-    ENGINES,
     EngineOptions,
-    OnnxRuntimeEngine,
     open_engine,
     runnable,
     why_not_runnable,
@@ -22,9 +20,6 @@ from edgeforge.runtime.engines import (
 from edgeforge.runtime.images import ImageError, ImageInput, load_image
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
-from edgeforge.runtime.providers import (
-    choose_providers,
-)
 from edgeforge.runtime.results import ClassificationResult, SegmentationResult
 
 
@@ -77,8 +72,7 @@ class Model:
         single_image = {"batch_size": 1, "height": self.preprocessor.height, "width": self.preprocessor.width}
         declared = VARIANTS.get(ALIASES.get(variant, variant))
         self.engine = open_engine(fmt, self.model_path, EngineOptions(
-            choose_providers(providers, strict_providers) if ENGINES.get(fmt) is OnnxRuntimeEngine else [],
-            strict_providers, threads, spinning, single_image if self.fixed_shape else None,
+            providers, strict_providers, threads, spinning, single_image if self.fixed_shape else None,
             declared.inference_precision if declared else None))
         self.input, self.output_name = self.engine.input, self.engine.output.name
         self._input_dtype = self.input.dtype

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeforge.contract import SEGMENTATION, VARIANTS, VariantEntry
+from edgeforge.contract import VARIANTS, VariantEntry
 from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.recipes import NNCFInt8Recipe, OpenVINOComputeRecipe
 from edgeforge.targets.base import ExportJob, Target, register
@@ -56,24 +56,15 @@ def _validate(job: ExportJob, ir_path: Path) -> dict:
     """The IR (f32 compute) against the stock PyTorch model on the build's validation images."""
     import numpy as np
 
-    from edgeforge.export.validate import compare_logits, reference_logits
+    from edgeforge.export.rewrite import compare_with_stock
     from edgeforge.runtime.engines import EngineOptions, OpenVINOEngine
-    from edgeforge.runtime.postprocess import resize_logits_argmax
 
     checkpoint = job.checkpoint
-    pixel_values = checkpoint.image_processor(job.images, return_tensors="np")["pixel_values"].astype(np.float32)
-    engine = OpenVINOEngine(ir_path, EngineOptions(providers=[], inference_precision="f32"))
-    candidate = np.concatenate([engine.run(pixel_values[i : i + 1]) for i in range(len(pixel_values))])
-    reference = reference_logits(checkpoint, pixel_values)
-    figures = compare_logits(reference, candidate, checkpoint.family.task)
-    figures.update(images=len(job.images), reference="stock PyTorch model", inference_precision="f32")
-    if checkpoint.family.task == SEGMENTATION:
-        figures["label_map_agreement"] = min(
-            float((resize_logits_argmax(r, h, w) == resize_logits_argmax(c, h, w)).mean())
-            for r, c, (w, h) in zip(reference, candidate, (image.size for image in job.images)))
-        agreement = figures["label_map_agreement"]
-    else:
-        agreement = figures["top1_agreement"]
+    engine = OpenVINOEngine(ir_path, EngineOptions(inference_precision="f32"))
+    figures, agreement = compare_with_stock(
+        checkpoint, lambda pixels: np.concatenate([engine.run(pixels[i : i + 1]) for i in range(len(pixels))]),
+        job.images)
+    figures["inference_precision"] = "f32"
     if agreement < MIN_AGREEMENT:
         raise EdgeforgeError(f"the OpenVINO IR of {checkpoint.source} disagrees with PyTorch ({agreement:.4%} "
                              f"agreement, limit {MIN_AGREEMENT:.1%}); not writing it")
