@@ -208,8 +208,7 @@ def rank_sensitivity(quantizer: Quantizer, meter: DriftMeter, workdir: Path, nam
     for group in tqdm(groups, desc=f"{name}: sensitivity per {unit}", unit=unit, leave=False):
         quantizer.write(probe, everything - set(group))
         scores.append((group, meter.logit_error(probe, images)))
-    for written in workdir.glob(f"{probe.stem}.*"):  # with its weights file, if any
-        written.unlink(missing_ok=True)
+    _remove_written(probe)
     return sorted(scores, key=lambda item: -item[1])
 
 
@@ -233,5 +232,10 @@ class _Trials:
     def discard(self, keep: Path | None = None) -> None:
         for path in self.paths:
             if path != keep:
-                for written in path.parent.glob(f"{path.stem}.*"):  # with its weights file, if any (.xml + .bin)
-                    written.unlink(missing_ok=True)
+                _remove_written(path)
+
+
+def _remove_written(path: Path) -> None:
+    """A candidate file the search wrote, with its weights file if it has one (OpenVINO's .xml + .bin)."""
+    for written in path.parent.glob(f"{path.stem}.*"):
+        written.unlink(missing_ok=True)

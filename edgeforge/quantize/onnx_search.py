@@ -72,7 +72,7 @@ def make_onnx_variant(job, name: str, recipe) -> tuple[Path | None, dict]:
 
     context = job.shared(OnnxContext)
     calibration = (job.calibration_pixel_values, job.input_name, job.work)
-    held = frozenset(job.keep_float.get(name, ()) if isinstance(job.keep_float, Mapping) else job.keep_float)
+    held = job.held_float(name)
     outcome = fit_to_budget(quantizer_for(recipe, context.prepared, calibration), job.meter, job.budget, job.work,
                             name, job.log, held, costs=context.node_costs)
     details = outcome_details(recipe, outcome, job.budget, job.fp32_size)

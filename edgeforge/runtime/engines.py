@@ -196,7 +196,12 @@ def why_not_runnable(fmt: str) -> str:
     return NOT_RUNNABLE.get(fmt, f"format {fmt!r} has no engine in edgeforge.runtime")
 
 
-def open_engine(fmt: str, model_path: Path, options: EngineOptions):
+def require_engine(fmt: str, name: str) -> None:
+    """One line for a file whose format nothing here runs (checked before its file is hashed or opened)."""
     if fmt not in ENGINES:
-        raise EdgeforgeError(f"{model_path.name} ({fmt}) cannot run here: {why_not_runnable(fmt)}")
+        raise EdgeforgeError(f"{name} ({fmt}) cannot run here: {why_not_runnable(fmt)}")
+
+
+def open_engine(fmt: str, model_path: Path, options: EngineOptions):
+    require_engine(fmt, model_path.name)
     return ENGINES[fmt](model_path, options)

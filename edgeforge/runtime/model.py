@@ -11,12 +11,7 @@ import numpy as np
 from edgeforge.contract import ALIASES, SEGMENTATION, VARIANTS, format_of_file
 from edgeforge.errors import EdgeforgeError
 from edgeforge.runtime.artifact import Artifact, external_data_files
-from edgeforge.runtime.engines import (
-    EngineOptions,
-    open_engine,
-    runnable,
-    why_not_runnable,
-)
+from edgeforge.runtime.engines import EngineOptions, open_engine, require_engine
 from edgeforge.runtime.images import ImageError, ImageInput, load_image
 from edgeforge.runtime.postprocess import resize_logits_argmax, softmax
 from edgeforge.runtime.preprocess import Preprocessor
@@ -62,9 +57,7 @@ class Model:
             external_data_files(self.model_path)  # confined to the candidate's folder
         else:
             rel = self.artifact.variant_file(variant)
-            if not runnable(format_of_file(rel)):
-                raise EdgeforgeError(f"{rel} ({format_of_file(rel)}) cannot run here: "
-                                     f"{why_not_runnable(format_of_file(rel))}")
+            require_engine(format_of_file(rel), rel)
             self.model_path = self.artifact.variant_path(variant, verify=verify)
         fmt = format_of_file(self.model_path.name)
         # ORT-format models carry the shapes they were converted with (see export.ort_mobile).

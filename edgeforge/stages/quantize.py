@@ -63,6 +63,11 @@ class VariantJob:
     node_costs: Mapping[str, float] | None
     _shared: dict = field(default_factory=dict)
 
+    def held_float(self, name: str) -> frozenset[str]:
+        """The node names the caller asked to hold float in precision ``name`` (a list for all, or per precision)."""
+        asked = self.keep_float.get(name, ()) if isinstance(self.keep_float, Mapping) else self.keep_float
+        return frozenset(asked)
+
     def shared(self, make: Callable):
         """One ``make(job)`` per run, for what a target's precisions share (e.g. the prepared ONNX graph)."""
         if make not in self._shared:
@@ -101,9 +106,9 @@ def quantize(
     budget = budget if isinstance(budget, Budget) else Budget(budget)
     budget = replace(budget, together=budget.together or _quantized_together(artifact))
     names = parse_precisions(precisions) if precisions is not None else _default_precisions(root, log)
-    chosen = {name: (recipes or {}).get(name) or target_of_precision(name).precisions[name] for name in names}
-    for name in names:  # before any image is made: what this artifact and this machine cannot do
-        target = target_of_precision(name)
+    maker = {name: target_of_precision(name) for name in names}
+    chosen = {name: (recipes or {}).get(name) or maker[name].precisions[name] for name in names}
+    for name, target in maker.items():  # before any image is made: what this artifact and this machine cannot do
         base = VARIANTS[target.base_variant]
         if not (root / base.file).exists():
             raise EdgeforgeError(f"{root} has no {base.file}, which {name} is made from: build it with "
@@ -127,7 +132,7 @@ def quantize(
         for name, recipe in chosen.items():
             step_started = time.perf_counter()
             log(f"[{name}] {VARIANTS[name].precision} ({recipe.kind})")
-            path, details = target_of_precision(name).make_precision(job, name, recipe)
+            path, details = maker[name].make_precision(job, name, recipe)
             entry = VariantEntry.of(name, **details, build_seconds=round(time.perf_counter() - step_started, 1))
             if path is None:
                 rejected[name] = entry.to_json()

@@ -96,16 +96,13 @@ def _compute_precision(job, name: str, recipe: OpenVINOComputeRecipe):
 
 
 def _nncf_int8(job, name: str, recipe: NNCFInt8Recipe):
-    from collections.abc import Mapping
-
     from edgeforge.quantize.budget import fit_to_budget
     from edgeforge.quantize.onnx_search import outcome_details
     from edgeforge.quantize.openvino_int8 import NNCFInt8Quantizer
 
     quantizer = NNCFInt8Quantizer(job.root / VARIANTS["openvino"].file, recipe, job.calibration_pixel_values,
                                   job.input_name, job.work)
-    asked = job.keep_float.get(name, ()) if isinstance(job.keep_float, Mapping) else job.keep_float
-    held = frozenset(asked) & set(quantizer.candidates)  # ONNX node names OpenVINO kept
+    held = job.held_float(name) & set(quantizer.candidates)  # ONNX node names OpenVINO kept
     outcome = fit_to_budget(quantizer, job.meter, job.budget, job.work, name, job.log, held)
     details = outcome_details(recipe, outcome, job.budget, job.fp32_size)
     details["search"]["held_float_as_asked"] = sorted(held)
