@@ -4,7 +4,9 @@ The rules are deliberately simple so a release engineer can check them against t
   cpu-server  fastest p50 at the full thread count, among every variant the runtime ran (any engine:
               ONNX Runtime, OpenVINO).
   mobile      fastest p50 at 1 thread (phones give a model one or two big cores), among the formats phone
-              runtimes load (ONNX / ORT); within 5 % of the fastest, the smaller zstd download wins.
+              runtimes load (ONNX / ORT) and not found x86-only by the ARM64 check (phones are ARM: a
+              variant the check recorded as x86-only or differing never qualifies; an unchecked one does);
+              within 5 % of the fastest, the smaller zstd download wins.
   browser     smallest gzip download among ``onnx/`` files (what transformers.js fetches); within 5 %
               of the smallest, the faster at 1 thread wins (onnxruntime-web's WASM backend is
               usually single-threaded).
@@ -14,13 +16,15 @@ fp32 is the reference (drift 0). A variant without any drift figure never qualif
 
 from __future__ import annotations
 
+from edgeforge.benchmarks.variants import aarch64_status
+
 TIE = 1.05
 MOBILE_FORMATS = ("onnx", "ort")  # what ONNX Runtime Mobile loads (LiteRT's .tflite joins when that target lands)
 RULES = {  # {threads}: the thread count the rule was applied at (1 unless only one count was measured)
     "cpu-server": "fastest p50 at {threads} thread(s) among all measured variants (any engine) within the drift "
                   "budget",
-    "mobile": "fastest p50 at {threads} thread(s) among ONNX/ORT variants within the drift budget; within 5% the "
-              "smaller zstd download wins",
+    "mobile": "fastest p50 at {threads} thread(s) among ONNX/ORT variants within the drift budget and not "
+              "x86-only by the ARM64 check; within 5% the smaller zstd download wins",
     "browser": "smallest gzip download among onnx/ files (transformers.js) within the drift budget; within 5% "
                "the faster at {threads} thread(s) wins",
 }
@@ -45,7 +49,8 @@ def recommend(variants: dict, budget: float, threads: list[int]) -> dict:
     eligible = {name: e for name, e in variants.items()
                 if p50(e, full) is not None and (d := drift_points(name, e)) is not None and d <= budget}
     server = _fastest(eligible, full)
-    phone = {n: e for n, e in eligible.items() if e.get("format") in MOBILE_FORMATS}
+    phone = {n: e for n, e in eligible.items()
+             if e.get("format") in MOBILE_FORMATS and aarch64_status(e) in (None, "portable")}
     mobile = _fastest(phone, single, tie_break=lambda e: e["size"]["zstd_bytes"])
     browser_pool = {n: e for n, e in eligible.items()
                     if e.get("format") == "onnx" and str(e.get("file", "")).startswith("onnx/")}

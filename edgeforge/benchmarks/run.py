@@ -45,6 +45,7 @@ from edgeforge.benchmarks.variants import (
     check_artifact_dir,
     drift_budget,
     list_variants,
+    manifest_notes,
     load_reference,
 )
 from edgeforge.contract import REFERENCE_VARIANT, SEGMENTATION, VARIANTS
@@ -122,6 +123,7 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         "variants": {}, "baselines": {}, "skipped": {}, "notes": [],
     }
     variants, skipped = list_variants(reference)
+    entry["notes"].extend(manifest_notes({**variants, **skipped}))
     with step(log, "measuring sizes (raw, gzip, zstd)"):
         for variant, info in variants.items():
             entry["variants"][variant] = {**info, "size": variant_size(root, info["file"], manifest)}

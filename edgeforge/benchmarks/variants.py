@@ -50,6 +50,9 @@ def list_variants(reference) -> tuple[dict, dict]:
         drift = manifest_drift(listed)
         if drift is not None:
             info["manifest_drift"] = drift
+        for key in ("platforms", "conversion"):  # the ARM64 check's verdicts; how an .ort was converted
+            if isinstance(listed.get(key), dict):
+                info[key] = listed[key]
         if listed.get("output") == "label_map":
             # Resize + ArgMax inside the graph, with an extra output_size input: not comparable per variant here
             # (benchmarks/perf_graph.py times it against numpy post-processing).
@@ -81,3 +84,22 @@ def drift_budget(options: BenchOptions, variants: dict) -> float:
     return max(budgets) if budgets else DEFAULT_MAX_DRIFT
 
 
+
+
+def aarch64_status(info: dict) -> str | None:
+    """The ARM64 check's verdict recorded for a variant (portable, x86-only, differs), None if never checked."""
+    return ((info.get("platforms") or {}).get("aarch64") or {}).get("status")
+
+
+def manifest_notes(variants: dict) -> list[str]:
+    """Report notes from what the manifest records of each variant: how it was converted, and where the
+    ARM64 check found it does not run (or not alike)."""
+    notes = []
+    for name, info in variants.items():
+        if (info.get("conversion") or {}).get("note"):
+            notes.append(f"{name}: {info['conversion']['note']}")
+        status = aarch64_status(info)
+        if status not in (None, "portable"):
+            why = info["platforms"]["aarch64"].get("error") or "differs from x86 beyond its bar"
+            notes.append(f"{name}: {status} (ARM64 check: {why})")
+    return notes

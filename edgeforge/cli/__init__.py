@@ -18,7 +18,7 @@ from edgeforge.atomic import terminate_as_interrupt
 from edgeforge.errors import EdgeforgeError
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("zoo", "data", "export", "build", "quantize", "run", "bench", "serve_web")
+COMMAND_MODULES = ("zoo", "data", "export", "build", "quantize", "run", "bench", "check_arm64", "serve_web")
 
 
 def build_parser() -> argparse.ArgumentParser:

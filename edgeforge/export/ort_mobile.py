@@ -13,11 +13,26 @@ import numpy as np
 from edgeforge.errors import EdgeforgeError
 
 
+#: How the .ort is converted, recorded in the manifest. ONNX Runtime Mobile runs on phones, i.e. on ARM:
+#: "Fixed" style (every optimisation applied at conversion, nothing replayed at load) for ARM, which leaves out
+#: x86's NCHWc blocked layout. Measured on SegFormer-b2 at 512x512, 2 threads, one interleaved run
+#: (experiments/ort_conversion.py, results/2026-12-07): Fixed/arm 1.31x the time of the fused model.onnx on
+#: x86, Fixed/amd64 1.02x (67 NCHWc reorders, the whole gap) -- but that file fails on aarch64 (the ARM64
+#: check: MLAS has no NCHWc kernels there); Runtime style 1.40x (basic optimisations only; for NNAPI / Core ML
+#: partitions, which take the standard ops). On x86, model.onnx is the file to run.
+CONVERSION = {
+    "optimization_style": "Fixed", "target_platform": "arm", "optimization_level": "all",
+    "note": "converted for ARM (ONNX Runtime Mobile's devices): without x86's NCHWc blocked layout, which "
+            "onnxruntime gives model.onnx at load on x86 CPUs -- the reason it is slower than model.onnx on x86",
+}
+
+
 def export_ort(onnx_path: str | Path, out_dir: str | Path, input_shape: list[int]) -> dict:
     """Write ``out_dir/model.ort``, ``required_operators.config`` and ``mobile_usability.json``.
 
     Mobile execution providers (NNAPI, Core ML) only take nodes with fixed shapes, and apps run one
-    image at a time: the ORT model is made from the graph with its input fixed to ``input_shape``.
+    image at a time: the ORT model is made from the graph with its input fixed to ``input_shape``,
+    converted as ``CONVERSION`` says.
     """
     from onnxruntime.tools.convert_onnx_models_to_ort import (
         OptimizationStyle,
@@ -33,7 +48,9 @@ def export_ort(onnx_path: str | Path, out_dir: str | Path, input_shape: list[int
         fixed = work / "model.onnx"
         fix_input_shape(onnx_path, fixed, input_shape)
         converted = Path(tmp) / "out"
-        _quietly(lambda: convert_onnx_models_to_ort(work, converted, optimization_styles=[OptimizationStyle.Fixed]))
+        _quietly(lambda: convert_onnx_models_to_ort(
+            work, converted, optimization_styles=[OptimizationStyle[CONVERSION["optimization_style"]]],
+            target_platform=CONVERSION["target_platform"]))
         ort_files = list(converted.glob("*.ort"))
         configs = list(converted.glob("*.config"))
         if len(ort_files) != 1 or len(configs) != 1:

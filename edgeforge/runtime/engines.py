@@ -55,6 +55,20 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _openvino_reason(exc: BaseException, limit: int = 240) -> str:
+    """The line of an OpenVINO error that says what failed: its messages open with a stack of
+    "Exception from FILE:LINE:" lines; a failed graph pass names itself in brackets before CALLBACK HAS THROWN."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith("Exception from")] or lines or [type(exc).__name__]
+    reason = said[0]
+    if "CALLBACK HAS THROWN:" in reason:  # "[PassName] END: node: <a long node dump> CALLBACK HAS THROWN: why"
+        pass_name = reason.split("]")[0].lstrip("[") if reason.startswith("[") else "a graph pass"
+        reason = f"its {pass_name} pass failed: {reason.split('CALLBACK HAS THROWN:', 1)[1].strip()}"
+        if len(said) > 1:
+            reason += f" {said[1]}"
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+
+
 class OnnxRuntimeEngine:
     name = "onnxruntime"
 
@@ -150,7 +164,7 @@ class OpenVINOEngine:
                 config["INFERENCE_NUM_THREADS"] = str(options.threads)
             self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
-            raise EdgeforgeError(f"{model_path}: OpenVINO cannot load it: {_first_line(exc)}") from None
+            raise EdgeforgeError(f"{model_path}: OpenVINO cannot load it: {_openvino_reason(exc)}") from None
         self.inference_precision = precision
         port_in, port_out = self.compiled.inputs[0], self.compiled.outputs[0]
         self.input = TensorInfo(port_in.get_any_name(), _shape(port_in.get_partial_shape()), "tensor(float)")
@@ -169,7 +183,7 @@ class OpenVINOEngine:
             request.infer({0: pixel_values})
         except Exception as exc:
             raise EdgeforgeError(f"{self.model_path.name}: OpenVINO failed on input {tuple(pixel_values.shape)}: "
-                                 f"{_first_line(exc)}") from None
+                                 f"{_openvino_reason(exc)}") from None
         return request.get_output_tensor(0).data.copy()
 
 

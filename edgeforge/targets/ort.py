@@ -10,7 +10,7 @@ from edgeforge.targets.base import ExportJob, Target, register
 def export(job: ExportJob) -> dict[str, VariantEntry]:
     import numpy as np
 
-    from edgeforge.export.ort_mobile import compare_ort_with_onnx, export_ort
+    from edgeforge.export.ort_mobile import CONVERSION, compare_ort_with_onnx, export_ort
 
     entry = VariantEntry.of("ort")
     out_dir = (job.staging / entry.file).parent
@@ -19,7 +19,8 @@ def export(job: ExportJob) -> dict[str, VariantEntry]:
     # Before onnxruntime's fusions: NNAPI / Core ML take standard ops only.
     usability = export_ort(job.exported_onnx, out_dir, list(pixel_values.shape))
     diff = compare_ort_with_onnx(job.staging / entry.file, job.exported_onnx, pixel_values)
-    entry.details.update(validation={"max_abs_diff_vs_onnx": diff}, mobile_usability=usability)
+    entry.details.update(validation={"max_abs_diff_vs_onnx": diff}, conversion=CONVERSION,
+                         mobile_usability=usability)
     return {"ort": entry}
 
 
