@@ -34,7 +34,7 @@ check-arm64: setup setup-arm64
 	for name in face-parsing clothes-parsing facial-emotions; do \
 	  $(PYTHON) -m edgeforge zoo make $$name --mini --trained -o $(ARM64)/checkpoints/$$name && \
 	  $(PYTHON) -m edgeforge build $(ARM64)/checkpoints/$$name -o $(ARM64)/artifacts/$$name \
-	    --targets onnx,ort,openvino --bench none || exit 1; \
+	    --targets onnx,ort,openvino,litert --bench none || exit 1; \
 	done
 	$(PYTHON) -m edgeforge check-arm64 $(ARM64)/artifacts/* -o $(ARM64)/report --record
 

@@ -50,6 +50,11 @@ def _umask() -> int:
 _FILE_MODE, _DIR_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
 
 
+def plain_file_mode(path: str | os.PathLike) -> None:
+    """Give a file a library wrote the mode a plain open() would (ai-edge-quantizer writes 0755 files)."""
+    os.chmod(path, _FILE_MODE)
+
+
 class OutputError(EdgeforgeError):
     """An output could not be written (full disk, quota, read-only); the previous one is unchanged."""
 

@@ -66,6 +66,7 @@ FORMATS = {f.name: f for f in (
     Format("ort", ".ort"),
     Format("coreml", ".mlpackage", directory=True),
     Format("openvino", ".xml"),  # with its weights in the .bin of the same name
+    Format("tflite", ".tflite"),  # LiteRT (TensorFlow Lite)
 )}
 
 
@@ -113,6 +114,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("openvino-bf16", "openvino/model.xml", "fp16 weights, bf16 compute", "fp16", inference_precision="bf16"),
     Variant("openvino-int8", "openvino/model_int8.xml", "int8 (NNCF post-training, f32 elsewhere)", "int8",
             inference_precision="f32"),
+    # LiteRT / TensorFlow Lite (Android, Linux boards): NCHW float input, logits out
+    Variant("litert", "litert/model.tflite", "fp32", "fp32"),
+    Variant("litert-fp16", "litert/model_fp16.tflite", "fp16 weights, f32 compute", "fp16"),
+    Variant("litert-dynamic-int8", "litert/model_dynamic_int8.tflite", "int8 weights, dynamic-range int8 compute",
+            "int8"),
+    Variant("litert-int8", "litert/model_int8.tflite", "int8 static (calibrated) on Conv/FC, float elsewhere", "int8"),
 )}
 #: Other names apps use for a variant (transformers.js calls the default int8 file ``q8``).
 ALIASES = {"q8": "quantized"}

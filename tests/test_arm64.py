@@ -68,7 +68,7 @@ def checked(tmp_path_factory):
     artifacts = {}
     for name in CHECKED:  # every target that runs on Linux, every precision within the budget
         run_pipeline(trained_checkpoint(name), root / name,
-                     PipelineOptions(targets=("onnx", "ort", "openvino"), bench="none"), **QUIET)
+                     PipelineOptions(targets=("onnx", "ort", "openvino", "litert"), bench="none"), **QUIET)
         artifacts[name] = root / name
     faulty = root / "faulty"
     build(trained_checkpoint("face-parsing"), faulty, targets=("onnx", "ort"), **QUIET)
@@ -113,7 +113,7 @@ def test_every_variant_of_the_minis_runs_on_aarch64_and_agrees(checked):
     # int8 kernels differ between CPUs (VNNI or not): its budget verdicts are checked for consistency above and
     # reported by `make check-arm64`, not pinned here.
     for name in CHECKED:  # the float files every app starts from: the same labels on both platforms
-        for variant in ("fp32", "ort", "openvino"):
+        for variant in ("fp32", "ort", "openvino", "litert"):
             assert checked["verdicts"][(name, variant)]["bar"] == "float"
             assert checked["verdicts"][(name, variant)]["portable"]
 

@@ -23,6 +23,7 @@ PYTORCH = "pytorch"
 OPTIMUM = "optimum-onnx"
 TORCH_ONNX = "torch-onnx"  # the fallback when Optimum's exporter fails; labelled as what it is
 OV_F32, OV_BF16, OV_INT8 = "openvino-f32-plain", "openvino-bf16-plain", "openvino-nncf-int8-plain"
+LITERT_STOCK = "litert-torch-stock"
 
 LABELS = {
     PYTORCH: "PyTorch eager (transformers)",
@@ -31,6 +32,7 @@ LABELS = {
     OV_F32: "OpenVINO IR of the plain export, f32 compute",
     OV_BF16: "OpenVINO IR of the plain export, bf16 compute",
     OV_INT8: "OpenVINO IR of the plain export, NNCF default int8 (f32 elsewhere)",
+    LITERT_STOCK: "LiteRT .tflite of the stock model (litert_torch.convert, no rewrites), XNNPACK",
 }
 
 
@@ -42,6 +44,7 @@ class Peer:
     name: str
     path: Path
     variant: str = "fp32"
+    provider: str = "OpenVINO CPU"  # the label its runner gets
 
 
 @dataclass
@@ -138,6 +141,27 @@ def openvino_peers(plain: PlainOnnx, calibration: np.ndarray, out_dir: Path) -> 
     ov.save_model(quantized, str(out_dir / "plain_int8.xml"))
     peers.append(Peer(OV_INT8, out_dir / "plain_int8.xml", "openvino-int8"))
     return peers, note
+
+
+def litert_peers(checkpoint, out_dir: Path) -> tuple[list[Peer], str | None]:
+    """The stock model as a LiteRT user converts it: ``litert_torch.convert`` of the unmodified transformers
+    model, run by the same interpreter and threads as edgeforge's .tflite. (peers, note)."""
+    import importlib.util
+
+    if importlib.util.find_spec("litert_torch") is None:
+        return [], "LiteRT peer not measured: pip install 'edgeforge[litert]'"
+    import torch
+
+    from edgeforge.export.onnx import input_size, logits_module
+    from edgeforge.targets.litert import convert
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    height, width = input_size(checkpoint.image_processor)
+    with _quiet(), torch.no_grad():
+        convert(logits_module(checkpoint.model), torch.zeros(1, checkpoint.config.num_channels, height, width),
+                out_dir / "stock.tflite")
+    return [Peer(LITERT_STOCK, out_dir / "stock.tflite", "litert", "LiteRT CPU (XNNPACK)")], None
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ The rules are deliberately simple so a release engineer can check them against t
   cpu-server  fastest p50 at the full thread count, among every variant the runtime ran (any engine:
               ONNX Runtime, OpenVINO).
   mobile      fastest p50 at 1 thread (phones give a model one or two big cores), among the formats phone
-              runtimes load (ONNX / ORT) and not found x86-only by the ARM64 check (phones are ARM: a
+              runtimes load (ONNX / ORT / LiteRT) and not found x86-only by the ARM64 check (phones are ARM: a
               variant the check recorded as x86-only or differing never qualifies; an unchecked one does);
               within 5 % of the fastest, the smaller zstd download wins.
   browser     smallest gzip download among ``onnx/`` files (what transformers.js fetches); within 5 %
@@ -19,11 +19,11 @@ from __future__ import annotations
 from edgeforge.benchmarks.variants import aarch64_status
 
 TIE = 1.05
-MOBILE_FORMATS = ("onnx", "ort")  # what ONNX Runtime Mobile loads (LiteRT's .tflite joins when that target lands)
+MOBILE_FORMATS = ("onnx", "ort", "tflite")  # what ONNX Runtime Mobile and LiteRT load
 RULES = {  # {threads}: the thread count the rule was applied at (1 unless only one count was measured)
     "cpu-server": "fastest p50 at {threads} thread(s) among all measured variants (any engine) within the drift "
                   "budget",
-    "mobile": "fastest p50 at {threads} thread(s) among ONNX/ORT variants within the drift budget and not "
+    "mobile": "fastest p50 at {threads} thread(s) among ONNX/ORT/LiteRT variants within the drift budget and not "
               "x86-only by the ARM64 check; within 5% the smaller zstd download wins",
     "browser": "smallest gzip download among onnx/ files (transformers.js) within the drift budget; within 5% "
                "the faster at {threads} thread(s) wins",

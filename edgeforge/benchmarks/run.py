@@ -212,6 +212,12 @@ def _prepare_baselines(options: BenchOptions, checkpoint_source: str | None, tas
         info["peers"], note = base.openvino_peers(info["plain_onnx"], calibration, work / "openvino-peers")
     if note:
         entry["notes"].append(note)
+    if any(v.get("format") == "tflite" for v in entry["variants"].values()):
+        with step(log, "converting the stock model for the LiteRT peer (litert-torch, no rewrites)"):
+            peers, note = base.litert_peers(info["checkpoint"], work / "litert-peers")
+        info["peers"] += peers
+        if note:
+            entry["notes"].append(note)
     return info
 
 
@@ -239,7 +245,7 @@ def _make_runners(root: Path, variants: dict, baseline_info: dict, threads: list
                 runners.append(runtime_runner(RunnerKey(BASELINE, plain.name, "CPUExecutionProvider", count), root,
                                               model_file=plain.path))
             for peer in baseline_info["peers"]:
-                runners.append(runtime_runner(RunnerKey(BASELINE, peer.name, "OpenVINO CPU", count), root,
+                runners.append(runtime_runner(RunnerKey(BASELINE, peer.name, peer.provider, count), root,
                                               model_file=peer.path, variant=peer.variant))
     return runners
 
@@ -254,7 +260,7 @@ def _record_descriptions(entry: dict, runners: list[Runner], baseline_info: dict
         elif runner.name not in entry["baselines"]:
             record = {"kind": BASELINE, "label": base.LABELS[runner.name], "provider": runner.provider,
                       "engine": runner.engine, "precision": "fp32",
-                      "format": {"pytorch": "pytorch", "openvino": "openvino"}.get(runner.engine, "onnx")}
+                      "format": {"pytorch": "pytorch", "openvino": "openvino", "litert": "tflite"}.get(runner.engine, "onnx")}
             peer = next((p for p in baseline_info["peers"] if p.name == runner.name), None)
             if peer is not None:
                 from edgeforge.runtime.artifact import companion_files

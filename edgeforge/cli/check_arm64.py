@@ -14,8 +14,8 @@ def register(sub) -> None:
         "check-arm64",
         help="run every variant of artifacts on an emulated aarch64 runtime and compare with this machine",
         description="Builds (once, cached) a Debian arm64 root with mmdebstrap, installs edgeforge's runtime "
-        "there from PyPI's manylinux aarch64 wheels (numpy + onnxruntime + Pillow, and openvino for the IR "
-        "variants, at this machine's versions), runs every variant of each artifact there under "
+        "there from PyPI's manylinux aarch64 wheels (numpy + onnxruntime + Pillow; openvino and ai-edge-litert "
+        "for the IR and .tflite variants; at this machine's versions), runs every variant of each artifact there under "
         "qemu-aarch64-static and here on the same images, and compares: float variants must agree on >= 99.99 % "
         "of pixels (every top-1 for classifiers), the others must stay within the artifact's accuracy budget "
         "of their x86 selves. Prints a table; a variant that cannot run on aarch64 is listed x86-only with the "

@@ -5,7 +5,7 @@
 - the thin runtime installed into it from PyPI's manylinux aarch64 wheels by the host's pip
   (``pip install --target --platform``): edgeforge's own wheel with its declared dependencies and no extras
   -- which is the proof that the runtime needs numpy + onnxruntime + Pillow and nothing else -- plus OpenVINO
-  in a folder of its own, for the IR variants; versions pinned to this machine's, so what differs between
+  in a folder of its own, for the IR variants, and ai-edge-litert in another, for the .tflite ones; versions pinned to this machine's, so what differs between
   the two platforms is the kernels, not the releases;
 - ``qemu-aarch64-static -L ROOT`` runs that Python: qemu looks absolute paths up in ROOT first, so the
   interpreter finds its libraries there and still reads the artifacts and images on this machine's paths.
@@ -39,7 +39,7 @@ MIDR = "0x00000000413fd0c1"
 CPU_FEATURES = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 #: the packages each site folder takes at this machine's versions (the core ones come from edgeforge's wheel)
 PINNED = ("numpy", "onnxruntime", "Pillow")
-EXTRA_SITES = {"openvino": ("openvino",)}
+EXTRA_SITES = {"openvino": ("openvino",), "litert": ("ai-edge-litert",)}
 TOOLS = {"mmdebstrap": "mmdebstrap", "qemu-aarch64-static": "qemu-user-static"}
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgeforge" / "arm64"
 
@@ -134,7 +134,7 @@ class Arm64Environment:
         python = self.root / "usr/bin" / f"python{self.python_version()}"
         return ["qemu-aarch64-static", "-cpu", QEMU_CPU, "-L", str(self.root), str(python), *args]
 
-    def environment(self, sites: tuple[str, ...] = ("core", "openvino")) -> dict:
+    def environment(self, sites: tuple[str, ...] = ("core", *EXTRA_SITES)) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OPENBLAS", "VIRTUAL_ENV"))}
         env.update(PYTHONPATH=os.pathsep.join(str(self.sites / s) for s in sites), PYTHONNOUSERSITE="1",
                    PYTHONDONTWRITEBYTECODE="1")

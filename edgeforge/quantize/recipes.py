@@ -169,6 +169,28 @@ class NNCFInt8Recipe(Recipe):
 
 
 @dataclass(frozen=True)
+class LiteRTRecipe(Recipe):
+    """ai-edge-quantizer on the artifact's ``.tflite``, the ways LiteRT users quantize: ``fp16`` weights
+    (float compute), ``dynamic-int8`` (int8 weights, activations quantized at run time) or ``static-int8``
+    (full integer, activations calibrated); the budget search keeps float what it must."""
+
+    kind: ClassVar[str] = "litert-ai-edge-quantizer"
+    format: ClassVar[str] = "tflite"
+    mode: str = "dynamic-int8"
+    #: the TFLite ops quantized (and searched); None: every op the quantizer supports. XNNPACK runs int8
+    #: convolutions and fully connected layers fast, but falls back to slow reference kernels for much else
+    #: (int8 BATCH_MATMUL, LayerNorm's MEAN/RSQRT, ...): measured on SegFormer-b2 at 512x512, 2 threads, one
+    #: interleaved run against stock litert-torch's 400 ms (experiments/results/2026-12-07/litert_b2_recipes.json):
+    #: static int8 on every supported op 552 ms, on CONV_2D/DEPTHWISE/FC only 89 ms, the same plus BATCH_MATMUL
+    #: 344 ms; dynamic int8 on every op 254 ms, on FC + CONV_2D 168 ms (fp32: 173 ms).
+    op_types: tuple[str, ...] | None = None
+
+    @property
+    def needs_calibration(self) -> bool:  # type: ignore[override]
+        return self.mode == "static-int8"
+
+
+@dataclass(frozen=True)
 class CoreMLLinearRecipe(Recipe):
     """``coremltools.optimize.coreml.linear_quantize_weights``."""
 

@@ -2,7 +2,7 @@
 interface: ``input`` / ``output`` (name, shape, type), ``providers``, and ``run(pixel_values)`` -> logits.
 
 onnxruntime runs ``.onnx`` and ``.ort``; OpenVINO (optional: ``pip install 'edgeforge[openvino]'``) runs its
-IR (``.xml`` + ``.bin``). The runtime, the benchmark and the CLI read ``ENGINES`` / ``NOT_RUNNABLE``; a
+IR (``.xml`` + ``.bin``); LiteRT's interpreter (optional: ``pip install 'edgeforge[litert]'``) runs ``.tflite``. The runtime, the benchmark and the CLI read ``ENGINES`` / ``NOT_RUNNABLE``; a
 target whose files neither runs adds its engine here. Engines import their library when first opened.
 """
 
@@ -53,6 +53,16 @@ class EngineOptions:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _optional_library(module: str, model_path: Path, what: str, extra: str):
+    """The library an engine needs, or one line saying which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EngineUnavailable(f"{model_path.name} is {what}: pip install 'edgeforge[{extra}]' to run it") from None
 
 
 def _openvino_reason(exc: BaseException, limit: int = 240) -> str:
@@ -139,11 +149,7 @@ class OpenVINOEngine:
     name = "openvino"
 
     def __init__(self, model_path: Path, options: EngineOptions):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise EngineUnavailable(f"{model_path.name} is an OpenVINO IR: pip install 'edgeforge[openvino]' "
-                                    "to run it") from None
+        ov = _optional_library("openvino", model_path, "an OpenVINO IR", "openvino")
         self.model_path = model_path
         core = ov.Core()
         precision = options.inference_precision or "f32"
@@ -187,6 +193,74 @@ class OpenVINOEngine:
         return request.get_output_tensor(0).data.copy()
 
 
+class LiteRTEngine:
+    """LiteRT (TensorFlow Lite) on a ``.tflite`` with ai-edge-litert's interpreter, XNNPACK on (its default CPU
+    delegate). Full-integer models take and give int8: the engine quantizes the input and dequantizes the
+    output with the tensors' own scale and zero point, as an app does. An interpreter serves one call at a
+    time (it owns its tensors), so calls from several threads take turns."""
+
+    name = "litert"
+
+    def __init__(self, model_path: Path, options: EngineOptions):
+        litert = _optional_library("ai_edge_litert.interpreter", model_path, "a LiteRT model", "litert")
+        self.model_path = model_path
+        try:
+            self.interpreter = litert.Interpreter(model_path=str(model_path), num_threads=options.threads or None)
+            self.interpreter.allocate_tensors()
+        except Exception as exc:  # a corrupt flatbuffer, an op this build lacks: ValueError / RuntimeError
+            raise EdgeforgeError(f"{model_path}: LiteRT cannot load it: {_first_line(exc)}") from None
+        self._in, self._out = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.input = TensorInfo(self._in["name"], [int(d) for d in self._in["shape"]], "tensor(float)")
+        self.output = TensorInfo(self._out["name"], [int(d) for d in self._out["shape"]], "tensor(float)")
+        self._lock = threading.Lock()
+
+    @property
+    def providers(self) -> list[str]:
+        return ["LiteRT CPU (XNNPACK)"]
+
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        with self._lock:
+            try:
+                self.interpreter.set_tensor(self._in["index"], _to_tensor(pixel_values, self._in))
+                self.interpreter.invoke()
+            except Exception as exc:
+                raise EdgeforgeError(f"{self.model_path.name}: LiteRT failed on input {tuple(pixel_values.shape)}: "
+                                     f"{_first_line(exc)}") from None
+            return _from_tensor(self.interpreter.get_tensor(self._out["index"]), self._out)
+
+
+def _to_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
+    """A float array as the tensor ``detail`` describes: quantized with its scale and zero point if integer."""
+    if np.issubdtype(detail["dtype"], np.integer):
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(detail["dtype"])
+    return values.astype(detail["dtype"], copy=False)
+
+
+def _from_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(detail["dtype"], np.integer):
+        scale, zero_point = detail["quantization"]
+        return (values.astype(np.float32) - zero_point) * np.float32(scale)
+    return values.astype(np.float32, copy=True)
+
+
+def litert_op_set(model_path: Path) -> dict:
+    """The ops a ``.tflite`` uses, and how many XNNPACK partitions the interpreter makes of it (1: XNNPACK runs
+    the whole graph; each op it does not take splits it once more). ai-edge-litert's Python API does not list
+    which ops fell back, so the count of partitions is what the manifest records."""
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    plain = Interpreter(model_path=str(model_path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ops = Counter(op["op_name"] for op in plain._get_ops_details())
+    delegated = Interpreter(model_path=str(model_path))
+    delegated.allocate_tensors()
+    partitions = sum(op["op_name"] == "DELEGATE" for op in delegated._get_ops_details())
+    return {"ops": dict(ops.most_common()), "xnnpack_partitions": partitions}
+
+
 def openvino_cpu_has_bf16() -> bool:
     """Whether OpenVINO's CPU device computes bf16 natively here (AVX512_BF16 or AMX)."""
     import openvino as ov
@@ -199,7 +273,7 @@ def _shape(partial_shape) -> list:
 
 
 #: format -> the engine the runtime opens it with
-ENGINES = {"onnx": OnnxRuntimeEngine, "ort": OnnxRuntimeEngine, "openvino": OpenVINOEngine}
+ENGINES = {"onnx": OnnxRuntimeEngine, "ort": OnnxRuntimeEngine, "openvino": OpenVINOEngine, "tflite": LiteRTEngine}
 
 
 def runnable(fmt: str) -> bool:

@@ -1,7 +1,7 @@
 """Targets: one module each (what it exports, which precisions it offers, how they are made), registered
 here by one line, in the order a build runs them (``onnx`` first: the others start from its graph).
 
-Adding a target (OpenVINO, LiteRT) means declaring its variant files in ``edgeforge.contract``, writing one
+Adding a target means declaring its variant files in ``edgeforge.contract``, writing one
 module here that registers a ``Target``, and a runtime engine for its format if onnxruntime does not run it.
 ``tests/test_structure.py`` adds a throwaway target through ``register`` alone.
 """
@@ -56,4 +56,4 @@ def target_of_precision(name: str) -> Target:
 
 
 # The registry, in build order: one line per target module.
-from edgeforge.targets import onnx, ort, coreml, openvino  # noqa: E402, F401, I001
+from edgeforge.targets import onnx, ort, coreml, openvino, litert  # noqa: E402, F401, I001

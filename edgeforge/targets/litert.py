@@ -1,0 +1,111 @@
+"""LiteRT (formerly TensorFlow Lite: Android's on-device runtime, MediaPipe, most Linux boards): ``.tflite``
+converted by ``litert-torch`` from the checkpoint *with the family's torch rewrites* (SegFormer: folded decode
+head, NCHW Mix-FFN), validated against the stock PyTorch model; fp16 weights, dynamic-range int8 and
+static int8 (calibrated) made by ai-edge-quantizer within the accuracy budget, on the ops XNNPACK runs fast
+in int8 (see ``LiteRTRecipe.op_types``).
+
+Optional: ``pip install 'edgeforge[litert]'`` (litert-torch, ai-edge-litert, ai-edge-quantizer). Without it the
+target is not in the default set, and asking for it says how to install it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeforge.contract import VARIANTS, VariantEntry
+from edgeforge.errors import EdgeforgeError
+from edgeforge.quantize.recipes import LiteRTRecipe
+from edgeforge.targets.base import ExportJob, Target, register
+
+#: The .tflite's label maps must agree with the stock PyTorch model's on this share of pixels (top-1 on every
+#: image for classification): float32 throughout, only summation order differs.
+MIN_AGREEMENT = 0.999
+
+
+def convert(model, sample, out_path: Path) -> None:
+    """``litert_torch.convert`` of a logits-only module; one line naming the op for what it cannot lower."""
+    import contextlib
+    import io
+
+    import litert_torch
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            edge_model = litert_torch.convert(model.eval(), (sample,))
+            edge_model.export(str(out_path))
+    except Exception as exc:  # torch.export and the lowering raise many types; the first line names the op
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise EdgeforgeError(f"litert-torch cannot convert the model: {lines[0] if lines else type(exc).__name__}") from None
+
+
+def export(job: ExportJob) -> dict[str, VariantEntry]:
+    import time
+
+    import torch
+
+    from edgeforge.export.onnx import input_size, logits_module
+    from edgeforge.export.rewrite import rewrite_model
+    from edgeforge.runtime.engines import litert_op_set
+
+    checkpoint = job.checkpoint
+    model = checkpoint.model
+    rewrites = [r.name for r in checkpoint.family.rewrites] if job.fold else []
+    if rewrites:
+        model = rewrite_model(model, checkpoint.family.rewrites)
+    height, width = input_size(checkpoint.image_processor)
+    entry = VariantEntry.of("litert")
+    path = job.staging / entry.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with torch.no_grad():
+        convert(logits_module(model), torch.zeros(1, checkpoint.config.num_channels, height, width), path)
+    entry.details.update(validation=_validate(job, path), converted_with="litert-torch", rewrites=rewrites,
+                         conversion_seconds=round(time.perf_counter() - started, 1),
+                         input_shape=[1, checkpoint.config.num_channels, height, width], layout="NCHW",
+                         litert=litert_op_set(path))
+    job.log(f"      LiteRT vs PyTorch: max |logit diff| {entry.details['validation']['max_abs_diff']:.2e}")
+    return {"litert": entry}
+
+
+def _validate(job: ExportJob, path: Path) -> dict:
+    import numpy as np
+
+    from edgeforge.export.rewrite import compare_with_stock
+    from edgeforge.runtime.engines import EngineOptions, LiteRTEngine
+
+    engine = LiteRTEngine(path, EngineOptions())
+    figures, agreement = compare_with_stock(
+        job.checkpoint, lambda pixels: np.concatenate([engine.run(pixels[i : i + 1]) for i in range(len(pixels))]),
+        job.images)
+    if agreement < MIN_AGREEMENT:
+        raise EdgeforgeError(f"the LiteRT model of {job.checkpoint.source} disagrees with PyTorch ({agreement:.4%} "
+                             f"agreement, limit {MIN_AGREEMENT:.1%}); not writing it")
+    return figures
+
+
+def make_precision(job, name: str, recipe: LiteRTRecipe):
+    from edgeforge.quantize.budget import fit_to_budget
+    from edgeforge.quantize.litert_quantizer import LiteRTQuantizer
+    from edgeforge.quantize.onnx_search import outcome_details
+
+    quantizer = LiteRTQuantizer(job.root / VARIANTS["litert"].file, recipe, job.calibration_pixel_values)
+    held = job.held_float(name) & set(quantizer.candidates)
+    outcome = fit_to_budget(quantizer, job.meter, job.budget, job.work, name, job.log, held)
+    details = outcome_details(recipe, outcome, job.budget, job.fp32_size)
+    details["search"]["held_float_as_asked"] = sorted(held)
+    return outcome.path, details
+
+
+LITERT = register(Target(
+    name="litert",
+    title="converting to LiteRT (.tflite) with litert-torch and validating against PyTorch",
+    export=export,
+    base_variant="litert",
+    precisions={
+        "litert-fp16": LiteRTRecipe(mode="fp16"),
+        "litert-dynamic-int8": LiteRTRecipe(mode="dynamic-int8", op_types=("FULLY_CONNECTED", "CONV_2D")),
+        "litert-int8": LiteRTRecipe(mode="static-int8", op_types=("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")),
+    },
+    make_precision=make_precision,
+    requires=("litert_torch", "ai_edge_litert", "ai_edge_quantizer"),
+))
