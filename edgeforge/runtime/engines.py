@@ -2,8 +2,9 @@
 interface: ``input`` / ``output`` (name, shape, type), ``providers``, and ``run(pixel_values)`` -> logits.
 
 onnxruntime runs ``.onnx`` and ``.ort``; OpenVINO (optional: ``pip install 'edgeforge[openvino]'``) runs its
-IR (``.xml`` + ``.bin``); LiteRT's interpreter (optional: ``pip install 'edgeforge[litert]'``) runs ``.tflite``. The runtime, the benchmark and the CLI read ``ENGINES`` / ``NOT_RUNNABLE``; a
-target whose files neither runs adds its engine here. Engines import their library when first opened.
+IR (``.xml`` + ``.bin``); LiteRT's interpreter (optional: ``pip install 'edgeforge[litert]'``) runs ``.tflite``.
+The runtime, the benchmark and the CLI read ``ENGINES`` / ``NOT_RUNNABLE``; a target whose files none of them
+runs adds its engine here. Engines import their library when first opened.
 """
 
 from __future__ import annotations
