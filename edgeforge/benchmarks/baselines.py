@@ -150,17 +150,12 @@ def litert_peers(checkpoint, out_dir: Path) -> tuple[list[Peer], str | None]:
 
     if importlib.util.find_spec("litert_torch") is None:
         return [], "LiteRT peer not measured: pip install 'edgeforge[litert]'"
-    import torch
-
-    from edgeforge.export.onnx import input_size, logits_module
-    from edgeforge.targets.litert import convert
+    from edgeforge.targets.litert import convert_checkpoint
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    height, width = input_size(checkpoint.image_processor)
-    with _quiet(), torch.no_grad():
-        convert(logits_module(checkpoint.model), torch.zeros(1, checkpoint.config.num_channels, height, width),
-                out_dir / "stock.tflite")
+    with _quiet():
+        convert_checkpoint(checkpoint, checkpoint.model, out_dir / "stock.tflite")
     return [Peer(LITERT_STOCK, out_dir / "stock.tflite", "litert", "LiteRT CPU (XNNPACK)")], None
 
 

@@ -5,8 +5,8 @@
 - the thin runtime installed into it from PyPI's manylinux aarch64 wheels by the host's pip
   (``pip install --target --platform``): edgeforge's own wheel with its declared dependencies and no extras
   -- which is the proof that the runtime needs numpy + onnxruntime + Pillow and nothing else -- plus OpenVINO
-  in a folder of its own, for the IR variants, and ai-edge-litert in another, for the .tflite ones; versions pinned to this machine's, so what differs between
-  the two platforms is the kernels, not the releases;
+  in a folder of its own, for the IR variants, and ai-edge-litert in another, for the .tflite ones; versions
+  pinned to this machine's, so what differs between the two platforms is the kernels, not the releases;
 - ``qemu-aarch64-static -L ROOT`` runs that Python: qemu looks absolute paths up in ROOT first, so the
   interpreter finds its libraries there and still reads the artifacts and images on this machine's paths.
 
@@ -19,6 +19,7 @@ through the same -L lookup. Speed under emulation means nothing and is never rep
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import re
@@ -102,7 +103,7 @@ class Arm64Environment:
         self.sites.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f"{site}-", dir=self.sites))
         try:
-            platforms = [arg for tag in self._platform_tags() for arg in ("--platform", tag)]
+            platforms = [arg for tag in self._platform_tags for arg in ("--platform", tag)]
             _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                   "--target", str(partial), *platforms, "--python-version", self.python_version(),
                   "--implementation", "cp", "--only-binary=:all:", *requirements], f"pip (aarch64 {site})")
@@ -111,8 +112,9 @@ class Arm64Environment:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
+    @functools.cached_property
     def _platform_tags(self) -> list[str]:
-        """manylinux aarch64 tags the root's glibc accepts (2_17 .. its own version)."""
+        """manylinux aarch64 tags the root's glibc accepts (2_17 .. its own version); read once, from libc."""
         libc = next((p for p in (self.root / "lib/aarch64-linux-gnu/libc.so.6",
                                  self.root / "usr/lib/aarch64-linux-gnu/libc.so.6") if p.is_file()), None)
         found = libc and re.search(rb"GNU C Library[^\n]*version 2\.(\d+)", libc.read_bytes())

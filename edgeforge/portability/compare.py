@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeforge.contract import DEFAULT_MAX_DRIFT, VARIANTS
 from edgeforge.metrics import SegmentationScores
-from edgeforge.portability.probe import read_outputs
+from edgeforge.portability.probe import read_outputs, read_probe
 
 FLOAT_AGREEMENT = 0.9999  # pixels (segmentation); classification: every top-1 the same
 
@@ -87,8 +87,6 @@ def compare_variant(artifact: str, variant: str, reference: Path, checked: Path,
 def compare(reference: Path, checked: Path, probe_result: dict, num_classes: dict[str, int],
             budgets: dict[str, float | None]) -> list[VariantVerdict]:
     """One verdict per variant the reference platform ran (a variant it could not run is not judged)."""
-    from edgeforge.portability.probe import read_probe
-
     ran_on_reference = read_probe(reference)["artifacts"]
     verdicts = []
     for artifact, statuses in probe_result["artifacts"].items():

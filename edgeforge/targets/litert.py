@@ -38,12 +38,22 @@ def convert(model, sample, out_path: Path) -> None:
         raise EdgeforgeError(f"litert-torch cannot convert the model: {lines[0] if lines else type(exc).__name__}") from None
 
 
-def export(job: ExportJob) -> dict[str, VariantEntry]:
-    import time
-
+def convert_checkpoint(checkpoint, model, out_path: Path) -> list[int]:
+    """``convert`` of ``model`` (the checkpoint's, rewritten or stock) at the checkpoint's input size, one image
+    of NCHW float; returns that input shape. The target and the bench's stock peer convert the same way."""
     import torch
 
     from edgeforge.export.onnx import input_size, logits_module
+
+    shape = [1, checkpoint.config.num_channels, *input_size(checkpoint.image_processor)]
+    with torch.no_grad():
+        convert(logits_module(model), torch.zeros(*shape), out_path)
+    return shape
+
+
+def export(job: ExportJob) -> dict[str, VariantEntry]:
+    import time
+
     from edgeforge.export.rewrite import rewrite_model
     from edgeforge.runtime.engines import litert_op_set
 
@@ -52,17 +62,14 @@ def export(job: ExportJob) -> dict[str, VariantEntry]:
     rewrites = [r.name for r in checkpoint.family.rewrites] if job.fold else []
     if rewrites:
         model = rewrite_model(model, checkpoint.family.rewrites)
-    height, width = input_size(checkpoint.image_processor)
     entry = VariantEntry.of("litert")
     path = job.staging / entry.file
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with torch.no_grad():
-        convert(logits_module(model), torch.zeros(1, checkpoint.config.num_channels, height, width), path)
+    shape = convert_checkpoint(checkpoint, model, path)
     entry.details.update(validation=_validate(job, path), converted_with="litert-torch", rewrites=rewrites,
-                         conversion_seconds=round(time.perf_counter() - started, 1),
-                         input_shape=[1, checkpoint.config.num_channels, height, width], layout="NCHW",
-                         litert=litert_op_set(path))
+                         conversion_seconds=round(time.perf_counter() - started, 1), input_shape=shape,
+                         layout="NCHW", litert=litert_op_set(path))
     job.log(f"      LiteRT vs PyTorch: max |logit diff| {entry.details['validation']['max_abs_diff']:.2e}")
     return {"litert": entry}
 
