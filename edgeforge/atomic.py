@@ -8,7 +8,8 @@ Temporary names are hidden and say what they are: ``.NAME.PID.XXXX.partial`` (``
 the previous output during a swap). While a block runs in the main thread, SIGTERM is turned into
 KeyboardInterrupt so the temporary is removed, as on Ctrl-C; after a SIGKILL the next directory
 written to the same place removes the temporaries of processes that no longer exist (single files
-skip that scan: ``edgeforge run`` writes thousands of them into one folder).
+skip that scan: ``edgeforge run`` writes thousands of them into one folder, and sweeps that folder once per
+run instead, ``remove_stale_partial_files``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -180,6 +182,21 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         else:
             candidate.unlink(missing_ok=True)
         removed.append(candidate)
+    return removed
+
+
+_PARTIAL_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.partial(\.[^.]*)?$")
+
+
+def remove_stale_partial_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove, in one listing of ``folder``, the temporary files of ``atomic_path`` writes whose process no
+    longer runs (a worker killed mid-write): for folders of many outputs, where a scan per file would not do."""
+    removed = []
+    for candidate in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
+        found = _PARTIAL_FILE.match(candidate.name)
+        if found and candidate.is_file() and not _process_alive(int(found["pid"])):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
     return removed
 
 

@@ -27,6 +27,8 @@ class BenchOptions:
     peak_size: int = 2048
     session_repeats: int = 3  # in-process session creations timed per variant
     progress: bool = True
+    ray: str | None = None  # a Ray head's HOST:PORT: drift over the dataset is computed on that cluster
+    ray_threads: int = 1  # intra-op threads of each Ray actor computing drift
 
     @classmethod
     def quick(cls, **overrides) -> "BenchOptions":

@@ -41,6 +41,48 @@ def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | N
     return out_dir
 
 
+FARM_FORMAT = "edgeforge-bench-farm/1"
+
+
+def farm_report(address: str, sections: list[dict]) -> dict:
+    """One report for a device farm: each node's own report (its machine, versions, peak and models)."""
+    import datetime
+
+    return {"format": FARM_FORMAT, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cluster": address, "nodes": sections}
+
+
+def write_farm_report(farm: dict, out_dir: str | Path, figures: dict[str, bytes]) -> Path:
+    """report.json, report.md (a section per node) and plots/ of every node, swapped in at once."""
+    out_dir = Path(out_dir)
+    check_report_dir(out_dir)
+    for section in farm["nodes"]:
+        for model in section["report"]["models"]:
+            model["plots"] = sorted(f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-"))
+    with atomic_directory(out_dir, replaces=REPORT_JSON, what=REPORT_WHAT) as staging:
+        (staging / PLOTS).mkdir()
+        for name, png in figures.items():
+            (staging / PLOTS / name).write_bytes(png)
+        (staging / REPORT_JSON).write_text(dumps_strict(farm) + "\n")
+        (staging / REPORT_MD).write_text(render_farm_markdown(farm))
+    return out_dir
+
+
+def render_farm_markdown(farm: dict) -> str:
+    lines = ["# edgeforge device-farm report", "",
+             f"Run {farm['created']} on the Ray cluster at `{farm['cluster']}`: {len(farm['nodes'])} node(s), benchmarked "
+             "one at a time, each in a task that reserved all its CPUs. Every section is one node's own measurement "
+             "(its CPU, flags, threads and versions): compare ratios within a section, never times across sections.",
+             ""]
+    for section in farm["nodes"]:
+        node, report = section["node"], section["report"]
+        lines += [f"## Node {node['number']}: {node['address']} ({node['id'][:8]}), {report['machine']['cpu']}", ""]
+        # The node's own report, one heading level down.
+        body = render_markdown(report).splitlines()[2:]
+        lines += [f"#{line}" if line.startswith("#") else line for line in body]
+    return "\n".join(lines) + "\n"
+
+
 def check_report_dir(out_dir: str | Path) -> None:
     """Refuse, before any measuring, a report directory that would not be replaced at the end."""
     check_replaceable(out_dir, REPORT_JSON, REPORT_WHAT)

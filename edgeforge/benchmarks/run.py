@@ -65,6 +65,13 @@ def bench(artifact_dir: str | Path, dataset: str | Path | None = None, report_di
     check_artifact_dir(Path(artifact_dir))  # before minutes of measuring the machine
     if report_dir is not None:
         check_report_dir(report_dir)
+    if options.ray and options.accuracy:
+        from edgeforge.distributed.cluster import preflight
+
+        if dataset is None:
+            raise EdgeforgeError("--ray computes drift over a dataset: give --dataset DIR on a path every node sees")
+        preflight(options.ray)
+        dataset = Path(dataset).resolve()  # the nodes read it from the same path
     report = start_report(options, log)
     entry, assets = bench_model(artifact_dir, dataset, options, name=name, checkpoint=checkpoint, log=log)
     if recorded_path is not None:
@@ -163,7 +170,11 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
             entry["stages"] = time_stages(reference, first_image, max(options.runs, 5))
         speedups(entry, threads)
         efficiency(entry, root, height, width, log)
-        if options.accuracy:
+        if options.accuracy and options.ray:
+            with step(log, f"drift over {data.count} image(s) on the Ray cluster at {options.ray}"):
+                _drift_on_cluster(entry, root, data, options)
+            assets.update(_side_by_side(entry, reference, data))
+        elif options.accuracy:
             with step(log, f"drift over {data.count} image(s)"):
                 _drift(entry, reference, data, runners, options)
             assets.update(_side_by_side(entry, reference, data))
@@ -306,6 +317,28 @@ def _drift(entry: dict, reference, data, runners: list[Runner], options: BenchOp
     if REFERENCE_VARIANT in entry["variants"]:
         entry["variants"][REFERENCE_VARIANT]["drift"] = {"reference": True, "drift_points": 0.0,
                                               "ground_truth": result["fp32_ground_truth"]}
+
+
+def _drift_on_cluster(entry: dict, root: Path, data, options: BenchOptions) -> None:
+    """The variants' drift computed by ``edgeforge.distributed.drift`` (figures equal to ``_drift``'s); the
+    baselines exist only on this machine, so their drift is left out."""
+    from edgeforge.distributed.drift import drift_on_cluster
+
+    variants = sorted({record["variant"] for name, record in entry["variants"].items()
+                       if record["variant"] != REFERENCE_VARIANT and record.get("provider", "CPUExecutionProvider")
+                       == "CPUExecutionProvider"})
+    result = drift_on_cluster(options.ray, root, data.dataset, variants, data.use_labels, threads=options.ray_threads,
+                              progress=options.progress, description=f"drift {entry['name']}")
+    entry["drift"] = {**{k: v for k, v in result.items() if k != "candidates"}, "computed_on": f"Ray cluster {options.ray}"}
+    for name, record in entry["variants"].items():
+        if record["variant"] in result["candidates"] and record.get("provider", "CPUExecutionProvider") == "CPUExecutionProvider":
+            record["drift"] = result["candidates"][record["variant"]]
+    if REFERENCE_VARIANT in entry["variants"]:
+        entry["variants"][REFERENCE_VARIANT]["drift"] = {"reference": True, "drift_points": 0.0,
+                                                         "ground_truth": result["fp32_ground_truth"]}
+    if entry["baselines"]:
+        entry["notes"].append("drift of the baselines not measured: with --ray, drift is computed on the cluster, "
+                              "and the baselines exist only on this machine")
 
 
 def _side_by_side(entry: dict, reference, data) -> dict[str, bytes]:

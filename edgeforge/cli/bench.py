@@ -43,6 +43,20 @@ def register(sub) -> None:
                        help="smoke test: 5 runs, 1 warm-up, one thread count, throughput at batch 4, 4 synthetic "
                        "images, small peak matmul")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cluster = bench.add_argument_group(
+        "on a Ray cluster (pip install 'edgeforge[ray]')",
+        "--ray with --dataset: drift and accuracy over the whole dataset are computed on the cluster (figures equal "
+        "to a local run's), the rest here. --ray with --on-each-node: the latency/size/memory bench runs on every "
+        "node in turn (a device farm), one report with a section per node. The artifact, dataset and checkpoint "
+        "must be on a path every node sees.")
+    cluster.add_argument("--ray", metavar="HOST:PORT", help="the head's address, as `ray start --head` prints it")
+    cluster.add_argument("--ray-threads", type=_positive, default=1,
+                         help="intra-op threads of each actor computing drift on the cluster (default 1)")
+    cluster.add_argument("--on-each-node", action="store_true",
+                         help="benchmark the artifact on every node of the cluster, one node at a time")
+    cluster.add_argument("--node-resource", metavar="NAME",
+                         help="with --on-each-node: only the nodes that have this Ray resource "
+                         "(e.g. `ray start --resources '{\"arm-board\": 1}'`)")
     gate = bench.add_argument_group("regression gate")
     gate.add_argument("--compare", metavar="OLD_report.json", help="exit 1 if a variant regressed against this report")
     gate.add_argument("--slower-threshold", type=float, default=1.15,
@@ -63,7 +77,8 @@ def options_from_args(args):
     }.items() if value is not None}
     return make(max_samples=args.max_samples, baselines=not args.no_baselines,
                 memory=not args.no_memory, accuracy=not args.no_drift, drift_budget=args.drift_budget,
-                providers=args.provider, progress=not args.no_progress, **overrides)
+                providers=args.provider, progress=not args.no_progress, ray=args.ray,
+                ray_threads=args.ray_threads, **overrides)
 
 
 def _bench(args) -> int:
@@ -75,6 +90,8 @@ def _bench(args) -> int:
 
     old = read_report(args.compare) if args.compare else None  # read before the new report may replace it
     report_dir = Path(args.report) if args.report else Path("reports") / slug(Path(args.artifact).resolve().name)
+    if args.on_each_node or args.node_resource:
+        return _bench_each_node(args, report_dir)
     report = bench(args.artifact, dataset=args.dataset, report_dir=report_dir, options=options_from_args(args),
                    name=args.name, checkpoint=args.checkpoint)
     print_summary(report)
@@ -88,6 +105,36 @@ def _bench(args) -> int:
         print(f"edgeforge: {len(regressions)} regression(s) against {args.compare}", file=sys.stderr)
         return 1
     print(f"no regression against {args.compare}")
+    return 0
+
+
+def _bench_each_node(args, report_dir) -> int:
+    from pathlib import Path
+
+    from edgeforge.benchmarks.report import check_report_dir, write_farm_report
+    from edgeforge.benchmarks.variants import check_artifact_dir
+    from edgeforge.distributed.cluster import preflight
+    from edgeforge.benchmarks.farm import bench_each_node
+    from edgeforge.errors import EdgeforgeError
+
+    if not args.ray:
+        raise EdgeforgeError("--on-each-node and --node-resource need --ray HOST:PORT")
+    if args.compare or args.dataset:
+        raise EdgeforgeError("--on-each-node times the variants on each node; use --compare and --dataset "
+                             "with a single-machine run")
+    check_artifact_dir(Path(args.artifact))
+    check_report_dir(report_dir)
+    preflight(args.ray)
+    options = options_from_args(args)
+    options.ray, options.accuracy = None, False  # drift does not depend on the node: one --ray --dataset run has it
+    farm, figures = bench_each_node(args.ray, Path(args.artifact), options, name=args.name,
+                                    checkpoint=args.checkpoint, resource=args.node_resource,
+                                    log=lambda line: print(line, file=sys.stderr, flush=True))
+    write_farm_report(farm, report_dir, figures)
+    for section in farm["nodes"]:
+        print(f"node {section['node']['number']} ({section['node']['address']}, {section['report']['machine']['cpu']}):")
+        print_summary(section["report"])
+    print(f"report: {report_dir / 'report.md'}")
     return 0
 
 

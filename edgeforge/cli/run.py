@@ -27,6 +27,16 @@ def register(sub) -> None:
     run.add_argument("--strict-provider", action="store_true", help="fail instead of falling back to CPU")
     run.add_argument("--threads", type=int, default=None, help="intra-op threads (default: onnxruntime's choice)")
     run.add_argument("--no-verify", action="store_true", help="skip the sha256 check against manifest.json")
+    cluster = run.add_argument_group(
+        "on a Ray cluster (pip install 'edgeforge[ray]')",
+        "The artifact directory, the images and the output folder must be on a path every node sees. Outputs are "
+        "the same bytes as a local run; an image already done (same input bytes and variant) is kept, so the same "
+        "command finishes an interrupted run.")
+    cluster.add_argument("--ray", metavar="HOST:PORT", help="the head's address, as `ray start --head` prints it")
+    cluster.add_argument("--workers", type=int, default=None,
+                         help="model replicas (Ray actors, each with --threads CPUs; default: the cluster's CPUs "
+                         "divided by --threads)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (--ray)")
     run.set_defaults(func=_run)
 
 
@@ -35,6 +45,8 @@ def _run(args) -> int:
     from edgeforge.runtime import load
 
     providers = "auto" if args.provider == "auto" else args.provider.split(",")
+    if args.ray:
+        return _run_on_cluster(args, providers)
     output_directory(args.output)  # before the model is loaded
     with _artifact_dir(args.model) as artifact:
         model = load(artifact, variant=args.variant, providers=providers, strict_providers=args.strict_provider,
@@ -42,45 +54,51 @@ def _run(args) -> int:
         return predict_files(model, args.images, Path(args.output))
 
 
+def _run_on_cluster(args, providers) -> int:
+    from edgeforge.distributed.predict import ClusterRun, predict_on_cluster
+    from edgeforge.predictions import FAILED, WRITTEN
+
+    if not (Path(args.model) / "manifest.json").is_file():
+        raise EdgeforgeError(f"{args.model} is not an artifact directory (no manifest.json): --ray runs built "
+                             "artifacts (edgeforge build) from a path every node sees")
+    if args.workers is not None and args.workers < 1:
+        raise EdgeforgeError("--workers must be at least 1")
+    cluster = ClusterRun(args.ray, threads=args.threads or 1, workers=args.workers)
+    outcomes = predict_on_cluster(args.model, args.images, args.output, cluster, variant=args.variant,
+                                  providers=providers, verify=not args.no_verify, progress=not args.no_progress)
+    for outcome in outcomes:
+        if outcome.status == FAILED:
+            print(f"edgeforge: error: {outcome.line}", file=sys.stderr)
+    print(f"{sum(o.status == WRITTEN for o in outcomes)} image(s) predicted into {args.output} on the cluster")
+    return summarize([o.status for o in outcomes], len(outcomes))
+
+
 def predict_files(model, images: list[str], out_dir: Path) -> int:
-    from edgeforge.atomic import atomic_path, output_directory, write_text
-    from edgeforge.runtime import SegmentationResult, load_image
+    """Predict ``images`` one by one into ``out_dir`` (``edgeforge.predictions``); 1 if any failed."""
+    from edgeforge.atomic import output_directory, remove_stale_partial_files
+    from edgeforge.predictions import FAILED, model_sha256, output_stems, predict_one
 
     output_directory(out_dir)
-    failures, used = 0, set()
-    for path in images:
-        try:
-            image = load_image(path)
-            result = model.predict(image)
-        except EdgeforgeError as exc:
-            print(f"edgeforge: error: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        stem = _unique_stem(Path(path).stem, used)
-        summary = {"image": str(path), "variant": model.variant, **result.to_json()}
-        if isinstance(result, SegmentationResult):
-            with atomic_path(out_dir / f"{stem}.labels.png", suffix=".png") as tmp:
-                result.label_image().save(tmp, format="PNG")
-            with atomic_path(out_dir / f"{stem}.overlay.png", suffix=".png") as tmp:
-                result.overlay(image).save(tmp, format="PNG")
-            shares = ", ".join(f"{k} {v:.1%}" for k, v in list(result.pixel_shares().items())[:4])
-            print(f"{path}: {shares}")
-        else:
-            top = ", ".join(f"{k} {v:.1%}" for k, v in list(result.scores().items())[:3])
-            print(f"{path}: {top}")
-        write_text(out_dir / f"{stem}.json", json.dumps(summary, indent=2) + "\n")
+    remove_stale_partial_files(out_dir)  # what a killed run was writing
+    outcomes, digest = [], model_sha256(model)
+    for path, stem in zip(images, output_stems(images)):
+        outcome = predict_one(model, digest, path, out_dir, stem)
+        print(f"edgeforge: error: {outcome.line}" if outcome.status == FAILED else outcome.line,
+              file=sys.stderr if outcome.status == FAILED else sys.stdout)
+        outcomes.append(outcome.status)
+    return summarize(outcomes, len(images))
+
+
+def summarize(statuses: list[str], total: int) -> int:
+    """The closing line of a run (stderr when something failed) and its exit status."""
+    from edgeforge.predictions import DONE_BEFORE, FAILED
+
+    failures, kept = statuses.count(FAILED), statuses.count(DONE_BEFORE)
+    if kept:
+        print(f"{kept} of {total} image(s) were done before (same input and model) and kept")
     if failures:
-        print(f"edgeforge: {failures} of {len(images)} image(s) failed", file=sys.stderr)
+        print(f"edgeforge: {failures} of {total} image(s) failed", file=sys.stderr)
     return 1 if failures else 0
-
-
-def _unique_stem(stem: str, used: set) -> str:
-    candidate, n = stem, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{stem}-{n}"
-    used.add(candidate)
-    return candidate
 
 
 class _artifact_dir:

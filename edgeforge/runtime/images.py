@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
@@ -30,13 +32,27 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
     other exception escapes, whatever the bytes (decoders raise many types on hostile data).
     """
     name = _display_name(source)
-    try:
+    with _as_image_error(name):
         if isinstance(source, Image.Image):
             _check_size(source.width, source.height, name, max_pixels)
             return to_rgb(ImageOps.exif_transpose(source), name)
         if isinstance(source, np.ndarray):
             return _array_to_rgb(source, name, max_pixels)
         return _decode(_open_argument(source, name), name, max_pixels)
+
+
+def read_image_file(path: str | os.PathLike, name: str | None = None) -> bytes:
+    """The bytes of an image file (to hash them, then decode them with ``load_image``), with load_image's
+    one-line errors: no such file, a directory, a pipe or device (never read: it may not end)."""
+    name = name or str(path)
+    with _as_image_error(name):
+        return Path(_open_argument(path, name)).read_bytes()
+
+
+@contextlib.contextmanager
+def _as_image_error(name: str) -> Iterator[None]:
+    try:
+        yield
     except ImageError:
         raise
     except FileNotFoundError:
