@@ -2,8 +2,8 @@
 manifest. Each target declares which recipe its precisions use by default (``edgeforge.targets``); the
 names and files are the contract's (``edgeforge.contract.VARIANTS``). The defaults:
 
-- ``fp16`` -> onnx/model_fp16.onnx: float16 weights and compute, fp32 inputs/outputs; ops whose
-  statistics overflow or lose digits in fp16 (LayerNormalization, Softmax, ...) kept fp32.
+- ``fp16`` -> onnx/model_fp16.onnx: float16 weights, fp32 arithmetic on every platform (half the file;
+  ``onnx_fp16`` says why not fp16 arithmetic); normalisation parameters (LayerNormalization, ...) kept fp32.
 - ``quantized`` (the default q8) -> onnx/model_quantized.onnx, chosen for speed on x86 CPUs: Conv
   static QDQ (calibrated u8 activations x s8 per-channel weights; onnxruntime runs QLinearConv) and
   MatMul/Gemm/Attention dynamic (s8 weights; MatMulInteger, QAttention). Dynamic Conv (ConvInteger)
@@ -30,8 +30,8 @@ from typing import ClassVar
 
 from edgeforge.errors import EdgeforgeError
 
-#: Ops kept in fp32 by the fp16 recipe, on top of the converter's own list (Resize, TopK, Range, ...):
-#: normalisation statistics (mean of squares) and softmax sums overflow or lose digits in fp16.
+#: Ops whose float parameters the fp16 recipe keeps in fp32: normalisation scales and shifts are small and
+#: set the statistics every later layer sees.
 FP16_KEEP_FLOAT_OPS = (
     "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
     "SkipSimplifiedLayerNormalization", "Softmax", "ReduceMean", "Pow", "Resize",
@@ -52,10 +52,9 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Fp16Recipe(Recipe):
-    kind: ClassVar[str] = "onnx-fp16"
+    kind: ClassVar[str] = "onnx-fp16-weights"
     keep_float_ops: tuple[str, ...] = FP16_KEEP_FLOAT_OPS
-    keep_io_types: bool = True
-    # Ops whose nodes the accuracy budget may move back to fp32 (the arithmetic ones).
+    # Ops whose weights the accuracy budget may keep in fp32 (any op that reads a weight or bias).
     searchable_ops: tuple[str, ...] = ("MatMul", "Gemm", "Conv", "Add", "Mul", "Div", "Sub", "Erf", "Gelu",
                                        "BiasGelu", "FastGelu", "Attention", "MultiHeadAttention")
 
