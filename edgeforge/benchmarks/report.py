@@ -32,12 +32,17 @@ def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | N
         model["plots"] = sorted([f"{PLOTS}/{name}" for name in made]
                                 + [f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-")])
         figures.update(made)
+    return _swap_in(out_dir, report, render_markdown(report), figures)
+
+
+def _swap_in(out_dir: Path, report: dict, markdown: str, figures: dict[str, bytes]) -> Path:
+    """report.json, report.md and plots/, assembled aside and swapped in at once."""
     with atomic_directory(out_dir, replaces=REPORT_JSON, what=REPORT_WHAT) as staging:
         (staging / PLOTS).mkdir()
         for name, png in figures.items():
             (staging / PLOTS / name).write_bytes(png)
         (staging / REPORT_JSON).write_text(dumps_strict(report) + "\n")
-        (staging / REPORT_MD).write_text(render_markdown(report))
+        (staging / REPORT_MD).write_text(markdown)
     return out_dir
 
 
@@ -59,13 +64,7 @@ def write_farm_report(farm: dict, out_dir: str | Path, figures: dict[str, bytes]
     for section in farm["nodes"]:
         for model in section["report"]["models"]:
             model["plots"] = sorted(f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-"))
-    with atomic_directory(out_dir, replaces=REPORT_JSON, what=REPORT_WHAT) as staging:
-        (staging / PLOTS).mkdir()
-        for name, png in figures.items():
-            (staging / PLOTS / name).write_bytes(png)
-        (staging / REPORT_JSON).write_text(dumps_strict(farm) + "\n")
-        (staging / REPORT_MD).write_text(render_farm_markdown(farm))
-    return out_dir
+    return _swap_in(out_dir, farm, render_farm_markdown(farm), figures)
 
 
 def render_farm_markdown(farm: dict) -> str:
