@@ -56,3 +56,13 @@ def read_json_object(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> dic
     if not isinstance(data, dict):
         raise EdgeforgeError(f"{path} does not hold a JSON object")
     return data
+
+
+def print_result(value, path: str | os.PathLike | None = None) -> None:
+    """A measuring script's result: printed, and written (atomically, strict JSON) to ``path`` when given."""
+    text = dumps_strict(value)
+    if path is not None:
+        from edgeforge.atomic import write_text
+
+        write_text(path, text + "\n")
+    print(text)

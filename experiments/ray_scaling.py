@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from edgeforge.benchmarks.machine import machine_info
+from edgeforge.jsonfile import print_result
 from edgeforge.distributed.local_cluster import LocalCluster
 from edgeforge.distributed.predict import ClusterRun, predict_on_cluster
 
@@ -81,10 +82,7 @@ def main() -> int:
         "speedup_end_to_end": summary[2]["median_images_per_s"] / summary[1]["median_images_per_s"],
         "speedup_steady": summary[2]["median_steady_images_per_s"] / summary[1]["median_steady_images_per_s"],
     }
-    text = json.dumps(result, indent=1)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
+    print_result(result, args.output)
     return 0
 
 

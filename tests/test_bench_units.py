@@ -332,3 +332,17 @@ def test_markdown_warns_when_the_machine_was_busy():
     assert "busy" not in render_markdown(report)
     report["machine"]["load_average_at_start"] = [6.0, 5.0, 4.0]
     assert "the machine was busy" in render_markdown(report)
+
+
+def test_budget_verdict_says_within_or_over_and_explains_a_disagreement_with_the_build():
+    from edgeforge.benchmarks.recommend import budget_verdict, verdict_words
+
+    built = {"points": 0.49, "budget": 0.5, "recorded": {"drift_points": 0.49, "num_images": 16}}
+    over = budget_verdict("q4", {"drift": {"drift_points": 0.6}, "manifest_drift": built}, 0.5)
+    assert not over["within_budget"] and over["build_drift_points"] == 0.49
+    assert "0.49 points on its 16 held-out image(s)" in over["disagreement"] and "this run 0.60" in over["disagreement"]
+    assert verdict_words(over) == "OVER BUDGET (build: 0.49)"
+    agreeing = budget_verdict("fp16", {"drift": {"drift_points": 0.02}, "manifest_drift": {"points": 0.03}}, 0.5)
+    assert agreeing["within_budget"] and "disagreement" not in agreeing and verdict_words(agreeing) == "within budget"
+    assert budget_verdict("fp32", {"drift": {"reference": True, "drift_points": 0.0}}, 0.5) is None
+    assert budget_verdict("int8", {"manifest_drift": built}, 0.5) is None  # nothing measured in this run

@@ -41,6 +41,7 @@ def test_quantize_writes_variant_and_report(edgeforge, mini_artifacts, tmp_path)
     assert report["variants"]["q4"]["recipe"]["block_size"] == 64
     assert report["calibration_set"]["num_images"] == 2 and report["eval_set"]["num_images"] == 3
     assert "drift on 3 held-out image(s)" in out
+    assert "within the 100-point budget on 3 held-out image(s)" in out + err  # said, not left to be inferred
     assert (root / "onnx" / "model_q4.onnx").is_file()
 
 

@@ -39,6 +39,36 @@ def drift_points(name: str, entry: dict) -> float | None:
     return (entry.get("manifest_drift") or {}).get("points")
 
 
+def budget_verdict(name: str, entry: dict, budget: float) -> dict | None:
+    """Whether the variant is within the drift budget by this run's measurement (None when this run measured no
+    drift for it), and -- where the build's own figure (recorded in the manifest) says otherwise -- why the two
+    can disagree: the build measures drift on a few held-out images, so its figure is an estimate, not a bound."""
+    drift = entry.get("drift") or {}
+    measured = drift.get("drift_points")
+    if name == "fp32" or drift.get("reference") or measured is None:
+        return None
+    verdict = {"within_budget": measured <= budget + 1e-9, "budget_points": budget, "drift_points": measured}
+    recorded = entry.get("manifest_drift") or {}
+    built, images = recorded.get("points"), (recorded.get("recorded") or {}).get("num_images")
+    if built is not None and (built <= budget + 1e-9) != verdict["within_budget"]:
+        on = f" on its {images} held-out image(s)" if images else ""
+        verdict["build_drift_points"] = built
+        verdict["disagreement"] = (
+            f"the build measured {built:.2f} points{on} and this run {measured:.2f}: each is an estimate on a "
+            "sample of images, and the build's sample is small, so a variant near the budget can land on either "
+            "side of it on other images")
+    return verdict
+
+
+def verdict_words(verdict: dict | None) -> str:
+    if verdict is None:
+        return ""
+    words = "within budget" if verdict["within_budget"] else "OVER BUDGET"
+    if "build_drift_points" in verdict:
+        words += f" (build: {verdict['build_drift_points']:.2f})"
+    return words
+
+
 def p50(entry: dict, threads: int) -> float | None:
     return ((entry.get("latency") or {}).get(str(threads)) or {}).get("p50_ms")
 

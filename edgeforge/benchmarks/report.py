@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from edgeforge.atomic import atomic_directory, check_replaceable
+from edgeforge.benchmarks.recommend import verdict_words
 from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
 from edgeforge.jsonfile import dumps_strict, read_json_object
@@ -326,7 +327,7 @@ def _drift(name: str, entry: dict) -> str:
     if drift.get("reference"):
         return "reference"
     if drift.get("drift_points") is not None:
-        return _num(drift["drift_points"])
+        return f"{_num(drift['drift_points'])} {verdict_words(entry.get('budget_verdict'))}".strip()
     recorded = (entry.get("manifest_drift") or {}).get("points")
     return f"{recorded:.2f} (manifest)" if recorded is not None else DASH
 

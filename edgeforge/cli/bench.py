@@ -139,7 +139,9 @@ def _bench_each_node(args, report_dir) -> int:
 
 
 def print_summary(report: dict) -> None:
-    """One line per variant: p50, size, drift; then the recommendations."""
+    """One line per variant: p50, size, drift and whether it is within the budget; then the recommendations."""
+    from edgeforge.benchmarks.recommend import verdict_words
+
     for model in report["models"]:
         full = str(model["threads"][0])
         print(f"{model['name']} ({full} thread(s)):")
@@ -149,7 +151,7 @@ def print_summary(report: dict) -> None:
                 drift = (entry.get("drift") or {}).get("drift_points")
                 size = (entry.get("size") or {}).get("bytes")
                 print(f"  {name:<16} p50 {_fmt(p50, 'ms')}  size {_fmt(size and size / 2 ** 20, 'MB')}  "
-                      f"drift {_fmt(drift, 'pts')}")
+                      f"drift {_fmt(drift, 'pts')}  {verdict_words(entry.get('budget_verdict'))}".rstrip())
         for target, rec in (model.get("recommendations") or {}).items():
             print(f"  recommended for {target}: {rec['variant'] or 'none'}")
 

@@ -154,6 +154,10 @@ def _summary(entry: dict) -> str:
     if "size_vs_fp32" in entry:
         size += f" ({entry['size_vs_fp32']:.1%} of fp32)"
     figure = f"drift {drift['drift_points']:.3f} points" if "drift_points" in drift else drift.get("status", "")
+    if "drift_points" in drift and drift.get("budget_points") is not None:
+        figure += (f", within the {drift['budget_points']:g}-point budget" if drift.get("passed")
+                   else f", over the {drift['budget_points']:g}-point budget")
+        figure += f" on {drift['num_images']} held-out image(s)" if drift.get("num_images") else ""
     kept = f", {len(entry['nodes_kept_float'])} node(s) kept float" if entry.get("nodes_kept_float") else ""
     return f"{entry['file']}: {size}, {figure}{kept}"
 
