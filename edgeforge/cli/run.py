@@ -16,21 +16,24 @@ def register(sub) -> None:
         help="run a model on images: label-map PNG, colour overlay PNG and JSON per image",
         description="Run an artifact directory (or a checkpoint, exported on the fly) on images. Writes, per "
         "image, NAME.labels.png (class id per pixel), NAME.overlay.png and NAME.json for segmentation, "
-        "NAME.json (scores) for classification. A bad image is reported and skipped; exit status 1 if any failed.",
+        "NAME.json (scores) for classification. A bad image is reported and skipped; exit status 1 if any failed. "
+        "NAME.json, written last, records the input's and the model's sha256: running the same command again keeps "
+        "the images already done and predicts the rest.",
     )
     run.add_argument("model", help="artifact directory, or a checkpoint directory / hub id (needs edgeforge[build])")
     run.add_argument("images", nargs="+", help="image files")
     run.add_argument("-o", "--output", required=True, help="output directory")
-    run.add_argument("--variant", default="fp32", help="fp32, fp16, quantized, int8, uint8, q4, ort (default fp32)")
+    run.add_argument("--variant", default="fp32", help="fp32, fp16, quantized, int8, uint8, q4, ort, openvino*, litert* (default fp32)")
     run.add_argument("--provider", default="auto",
                      help="execution provider(s), comma-separated: auto, cpu, cuda, coreml, nnapi, xnnpack")
     run.add_argument("--strict-provider", action="store_true", help="fail instead of falling back to CPU")
-    run.add_argument("--threads", type=int, default=None, help="intra-op threads (default: onnxruntime's choice)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="intra-op threads (default: onnxruntime's choice; with --ray, 1 per actor)")
     run.add_argument("--no-verify", action="store_true", help="skip the sha256 check against manifest.json")
     cluster = run.add_argument_group(
         "on a Ray cluster (pip install 'edgeforge[ray]')",
         "The artifact directory, the images and the output folder must be on a path every node sees. Outputs are "
-        "the same bytes as a local run; an image already done (same input bytes and variant) is kept, so the same "
+        "the same bytes as a local run; an image already done (same input bytes and model) is kept, so the same "
         "command finishes an interrupted run.")
     cluster.add_argument("--ray", metavar="HOST:PORT", help="the head's address, as `ray start --head` prints it")
     cluster.add_argument("--workers", type=int, default=None,
