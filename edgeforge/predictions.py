@@ -22,6 +22,7 @@ from pathlib import Path
 from edgeforge.atomic import atomic_path, write_text
 from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
+from edgeforge.jsonfile import read_json_object
 
 WRITTEN, DONE_BEFORE, FAILED = "written", "done before", "failed"
 
@@ -61,10 +62,10 @@ def is_done(out_dir: Path, stem: str, identity: dict, segmentation: bool) -> boo
     """Whether ``out_dir`` already holds this image's complete result for this ``identity`` (input sha256,
     variant, model sha256)."""
     try:
-        record = json.loads((out_dir / f"{stem}.json").read_text())
-    except (OSError, ValueError):
+        record = read_json_object(out_dir / f"{stem}.json")
+    except (OSError, EdgeforgeError):
         return False
-    return (isinstance(record, dict) and all(record.get(key) == value for key, value in identity.items())
+    return (all(record.get(key) == value for key, value in identity.items())
             and all((out_dir / name).is_file() for name in result_files(stem, segmentation)))
 
 

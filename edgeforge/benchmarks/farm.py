@@ -32,7 +32,7 @@ def bench_each_node(address: str, artifact: Path, options, name: str | None = No
             started = time.perf_counter()
             log(f"node {number} of {len(nodes)}: {node_label(node)}, {cpus} CPU(s) reserved, "
                 f"{here.threads} thread(s)")
-            task = ray.remote(_bench_here).options(**pinned(ray, node, num_cpus=cpus, max_retries=0))
+            task = ray.remote(_bench_here).options(**pinned(node, num_cpus=cpus, max_retries=0))
             report, figures = ray.get(task.remote(str(artifact), here, f"{name} @ node {number}", checkpoint))
             log(f"node {number} of {len(nodes)}: done in {time.perf_counter() - started:.0f} s")
             sections.append({"node": {"number": number, "id": node["NodeID"], "address": node["NodeManagerAddress"],

@@ -317,13 +317,18 @@ def _drift(entry: dict, reference, data, runners: list[Runner], options: BenchOp
     candidates = {r.name: r.forward for r in runners if not (r.kind == VARIANT and r.name == REFERENCE_VARIANT)}
     result = measure_drift(data.samples, reference, candidates, data.use_labels, total=data.count,
                            progress=options.progress, description=f"drift {entry['name']}")
-    entry["drift"] = {k: v for k, v in result.items() if k != "candidates"}
+    _record_drift(entry, result)
     for runner in runners:
         if runner.name in result["candidates"]:
             record_of(entry, runner)["drift"] = result["candidates"][runner.name]
+
+
+def _record_drift(entry: dict, result: dict, **where) -> None:
+    """A drift result's dataset-level figures, and fp32's row (the reference, with its ground-truth scores)."""
+    entry["drift"] = {**{k: v for k, v in result.items() if k != "candidates"}, **where}
     if REFERENCE_VARIANT in entry["variants"]:
         entry["variants"][REFERENCE_VARIANT]["drift"] = {"reference": True, "drift_points": 0.0,
-                                              "ground_truth": result["fp32_ground_truth"]}
+                                                         "ground_truth": result["fp32_ground_truth"]}
 
 
 def _drift_on_cluster(entry: dict, root: Path, data, options: BenchOptions) -> None:
@@ -331,18 +336,15 @@ def _drift_on_cluster(entry: dict, root: Path, data, options: BenchOptions) -> N
     baselines exist only on this machine, so their drift is left out."""
     from edgeforge.distributed.drift import drift_on_cluster
 
-    variants = sorted({record["variant"] for name, record in entry["variants"].items()
-                       if record["variant"] != REFERENCE_VARIANT and record.get("provider", "CPUExecutionProvider")
-                       == "CPUExecutionProvider"})
+    on_cpu = [record for record in entry["variants"].values()
+              if record.get("provider", "CPUExecutionProvider") == "CPUExecutionProvider"]
+    variants = sorted({record["variant"] for record in on_cpu if record["variant"] != REFERENCE_VARIANT})
     result = drift_on_cluster(options.ray, root, data.dataset, variants, data.use_labels, threads=options.ray_threads,
                               progress=options.progress, description=f"drift {entry['name']}")
-    entry["drift"] = {**{k: v for k, v in result.items() if k != "candidates"}, "computed_on": f"Ray cluster {options.ray}"}
-    for name, record in entry["variants"].items():
-        if record["variant"] in result["candidates"] and record.get("provider", "CPUExecutionProvider") == "CPUExecutionProvider":
+    _record_drift(entry, result, computed_on=f"Ray cluster {options.ray}")
+    for record in on_cpu:
+        if record["variant"] in result["candidates"]:
             record["drift"] = result["candidates"][record["variant"]]
-    if REFERENCE_VARIANT in entry["variants"]:
-        entry["variants"][REFERENCE_VARIANT]["drift"] = {"reference": True, "drift_points": 0.0,
-                                                         "ground_truth": result["fp32_ground_truth"]}
     if entry["baselines"]:
         entry["notes"].append("drift of the baselines not measured: with --ray, drift is computed on the cluster, "
                               "and the baselines exist only on this machine")

@@ -111,10 +111,10 @@ def _bench(args) -> int:
 def _bench_each_node(args, report_dir) -> int:
     from pathlib import Path
 
+    from edgeforge.benchmarks.farm import bench_each_node
     from edgeforge.benchmarks.report import check_report_dir, write_farm_report
     from edgeforge.benchmarks.variants import check_artifact_dir
     from edgeforge.distributed.cluster import preflight
-    from edgeforge.benchmarks.farm import bench_each_node
     from edgeforge.errors import EdgeforgeError
 
     if not args.ray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +22,8 @@ def register(sub) -> None:
     run.add_argument("model", help="artifact directory, or a checkpoint directory / hub id (needs edgeforge[build])")
     run.add_argument("images", nargs="+", help="image files")
     run.add_argument("-o", "--output", required=True, help="output directory")
-    run.add_argument("--variant", default="fp32", help="fp32, fp16, quantized, int8, uint8, q4, ort, openvino*, litert* (default fp32)")
+    run.add_argument("--variant", default="fp32",
+                     help="fp32, fp16, quantized, int8, uint8, q4, ort, openvino*, litert* (default fp32)")
     run.add_argument("--provider", default="auto",
                      help="execution provider(s), comma-separated: auto, cpu, cuda, coreml, nnapi, xnnpack")
     run.add_argument("--strict-provider", action="store_true", help="fail instead of falling back to CPU")

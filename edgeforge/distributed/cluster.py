@@ -112,7 +112,12 @@ def node_label(node: dict) -> str:
     return f"{node['NodeManagerAddress']} ({node['NodeID'][:8]})"
 
 
-def pinned(ray, node: dict, **options):
+def actor_slots(ray, threads: int) -> int:
+    """How many actors of ``threads`` CPUs each the cluster holds at once (at least one)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+
+
+def pinned(node: dict, **options):
     """Remote options that run a task on ``node`` and nowhere else."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -128,7 +133,7 @@ def check_nodes(ray, artifact: Path, writable: Path | None = None, resource: str
     if not nodes:
         raise ClusterError("the cluster has no alive node" + (f" with the resource {resource!r}" if resource else ""))
     look = ray.remote(num_cpus=0)(_look_around)
-    refs = [look.options(**pinned(ray, node)).remote(str(artifact), expected, str(writable) if writable else None)
+    refs = [look.options(**pinned(node)).remote(str(artifact), expected, str(writable) if writable else None)
             for node in nodes]
     for node, ref in zip(nodes, refs):
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edgeforge.distributed.cluster import check_nodes, connected
+from edgeforge.distributed.cluster import actor_slots, check_nodes, connected
 
 SHARD = 16  # images per task: a few seconds of work for a mini, enough to amortise a task's overhead
 PROVIDERS = ["cpu"]  # the figures are the CPU execution's, as the local bench's CPU rows
@@ -30,7 +30,7 @@ def drift_on_cluster(address: str, artifact: Path, dataset, variants: list[str],
 
         check_nodes(ray, artifact)
         shards = [(start, min(start + SHARD, len(dataset))) for start in range(0, len(dataset), SHARD)]
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+        slots = actor_slots(ray, threads)
         worker = ray.remote(num_cpus=threads)(_DriftWorker)
         actors = [worker.remote(str(artifact), variants, threads, use_labels, dataset)
                   for _ in range(min(slots, len(shards)))]

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.distributed.cluster import check_nodes, connected, parse_address, probe
+from edgeforge.distributed.cluster import actor_slots, check_nodes, connected, parse_address, probe
 from edgeforge.predictions import FAILED, Outcome, output_stems
 
 #: Images per Ray Data batch: small enough that a lost node costs little work and progress moves smoothly.
@@ -52,7 +52,7 @@ def predict_on_cluster(artifact: str | Path, images: list[str], out_dir: str | P
         output_directory(out_dir)  # once the cluster answers: a wrong address leaves nothing behind
         remove_stale_partial_files(out_dir)  # what a killed run was writing
         check_nodes(ray, artifact, writable=out_dir)
-        workers = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // cluster.threads)
+        workers = cluster.workers or actor_slots(ray, cluster.threads)
         _quiet_ray_data(ray)
         dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // BATCH)))
         results = dataset.map_batches(
