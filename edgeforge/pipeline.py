@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.contract import DEFAULT_MAX_DRIFT, check_budget
+from edgeforge.contract import DEFAULT_MAX_DRIFT
+from edgeforge.quantize.confidence import DEFAULT_CONFIDENCE
 from edgeforge.errors import EdgeforgeError
 
 BENCH_MODES = ("quick", "full", "none")
@@ -21,6 +22,7 @@ class PipelineOptions:
     precisions: str | None = None  # None: every precision the targets allow; "none": skip quantization
     calibration: str | Path | None = None  # image folder; None: synthetic images matching the labels
     max_drift: float = DEFAULT_MAX_DRIFT
+    confidence: float = DEFAULT_CONFIDENCE  # the budget is checked on this upper bound of the drift; 0: the estimate
     bench: str = "quick"  # quick | full | none
     report_dir: str | Path | None = None  # default: OUT/../NAME-report
     dataset: str | Path | None = None  # for drift in the report; None: synthetic
@@ -33,7 +35,9 @@ class PipelineOptions:
     def check(self) -> None:
         if self.bench not in BENCH_MODES:
             raise EdgeforgeError(f"unknown bench mode {self.bench!r}; choose from {', '.join(BENCH_MODES)}")
-        check_budget(self.max_drift)  # before minutes of export, not after
+        from edgeforge.quantize.budget import Budget
+
+        Budget(self.max_drift, confidence=self.confidence)  # checks both, before minutes of export, not after
 
 
 def default_report_dir(out_dir: str | Path) -> Path:
@@ -69,9 +73,11 @@ def run_pipeline(source: str | Path, out_dir: str | Path, options: PipelineOptio
                                    opset=options.opset, fold=options.fold, optimize=options.optimize,
                                    postprocess_in_graph=options.postprocess_in_graph, log=log, staged=True)
         if quantizing:
+            from edgeforge.quantize.budget import Budget
+
             log("quantizing ...")
             result["quantize"] = quantize(staging, precisions=options.precisions, calibration=options.calibration,
-                                          budget=options.max_drift, log=log)
+                                          budget=Budget(options.max_drift, confidence=options.confidence), log=log)
             result["quantize"]["artifact"] = str(out_dir)
         if options.bench != "none":
             from edgeforge.benchmarks.run import BenchOptions, bench

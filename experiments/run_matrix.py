@@ -36,9 +36,11 @@ from edgeforge.errors import EdgeforgeError  # noqa: E402
 
 NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
 FULL, MINIS = "full", "minis"
-FULL_SIZE_NOTE = ("accuracy budget not searched at full size (random weights: drift there is meaningless); "
-                  "each precision keeps in float the nodes the trained mini needed for the budget, mapped to "
-                  "the layers at the same relative depth; drift is measured on the trained minis")
+FULL_SIZE_NOTE = ("drift not measured at full size (random weights), and no budget searched there; each "
+                  "precision's float choices come from the trained mini of the family: the nodes it kept float "
+                  "to meet the budget, a repeated layer i of the mini's n standing for the full model's layers j "
+                  "with j*n//N == i (same relative depth) -- a heuristic, not a measurement: whether the trained "
+                  "full-size model needs the same nodes in float is not known here")
 NO_TRANSFER_NOTE = ("no trained-mini artifact to take mixed-precision choices from: full-size variants are "
                     "quantized everywhere their recipe allows (faster than a variant held to a budget)")
 
@@ -111,8 +113,8 @@ def row_label(row: str, name: str) -> str:
 def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
                       node_costs: dict[str, float] | None = None) -> str | None:
     """Every ONNX precision. Minis: each held to the default budget on trained weights. Full size: random
-    weights make drift meaningless (near-tie logits), so the budget is opened and each precision keeps in
-    float what the trained mini of the family needed (``transferred_float_nodes``)."""
+    weights make drift meaningless (near-tie logits), so no budget (``quantize(budget=None)``) and each
+    precision keeps in float what the trained mini of the family needed (``transferred_float_nodes``)."""
     from edgeforge.contract import VARIANTS
     from edgeforge.stages import quantize
     from edgeforge.targets import TARGETS
@@ -122,7 +124,7 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
     precisions = [name for target in built for name in target.precisions if not target.unavailable(name)]
     options, notes = {}, []
     if row == FULL:
-        options["budget"] = 100.0
+        options["budget"] = None  # random weights: no accuracy to keep, so no budget (nothing measured)
         mini_manifest = mini_artifact / "manifest.json"
         if mini_manifest.is_file():
             mini = json.loads(mini_manifest.read_text())

@@ -346,3 +346,34 @@ def test_budget_verdict_says_within_or_over_and_explains_a_disagreement_with_the
     assert agreeing["within_budget"] and "disagreement" not in agreeing and verdict_words(agreeing) == "within budget"
     assert budget_verdict("fp32", {"drift": {"reference": True, "drift_points": 0.0}}, 0.5) is None
     assert budget_verdict("int8", {"manifest_drift": built}, 0.5) is None  # nothing measured in this run
+
+
+def test_budget_verdict_names_the_bound_the_build_checked():
+    from edgeforge.benchmarks.recommend import budget_verdict
+
+    built = {"points": 0.2, "budget": 0.5, "recorded": {"drift_points": 0.2, "num_images": 64,
+                                                         "drift_bound_points": 0.45, "confidence": 0.95}}
+    over = budget_verdict("q4", {"drift": {"drift_points": 0.6}, "manifest_drift": built}, 0.5)
+    assert "95% upper bound 0.45" in over["disagreement"] and "64 held-out image(s)" in over["disagreement"]
+    # the estimate is within but the bound is not: the build rejected it, so a bench within budget disagrees
+    rejected_by_bound = {"points": 0.3, "recorded": {"drift_points": 0.3, "drift_bound_points": 0.7, "confidence": 0.95}}
+    within = budget_verdict("int8", {"drift": {"drift_points": 0.3}, "manifest_drift": rejected_by_bound}, 0.5)
+    assert within["within_budget"] and "upper bound 0.70" in within["disagreement"]
+
+
+def test_without_a_budget_recommendations_go_by_speed_and_size_and_say_drift_was_not_measured():
+    from edgeforge.benchmarks.recommend import UNMEASURED, judge
+
+    entry = {"variants": {"fp32": _entry(10.0, 100, None), "quantized": _entry(4.0, 30, 35.0),
+                          "q4": _entry(6.0, 20, 60.0)}, "notes": []}
+    entry["variants"]["quantized"]["nodes_kept_float"] = 3
+    judge(entry, None, [2])
+    recs = entry["recommendations"]
+    assert recs["cpu-server"]["variant"] == "quantized"  # fastest, though its (random-weight) drift is 35 points
+    assert UNMEASURED in recs["cpu-server"]["why"] and "3 node(s) kept float" in recs["cpu-server"]["why"]
+    assert "budget" not in recs["cpu-server"]["rule"] and UNMEASURED in recs["browser"]["rule"]
+    assert all("budget_verdict" not in v for v in entry["variants"].values())
+    report = make_report({})
+    report["models"][0].update(entry, drift_budget_points=None)
+    text = render_markdown(report)
+    assert "budget 100" not in text and "by speed and size alone: drift not measured (random weights)" in text

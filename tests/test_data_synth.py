@@ -248,3 +248,65 @@ def test_cli_synth_and_info(tmp_path, capsys):
     assert run_cli("data", "info", str(out)) == 0
     report = capsys.readouterr().out
     assert "image-label-pairs" in report and "samples: 4" in report and "skin" in report
+
+
+# ---- sizes: non-square and mixed
+
+
+@pytest.mark.parametrize("kind", ["faces", "people"])
+def test_non_square_samples_have_labels_of_their_size_that_follow_the_pixels(kind):
+    for size in ((96, 64), (64, 128)):
+        image, label = make_sample(kind, 3, seed=2, size=size, camera_effects=False)
+        assert image.size == size and label.shape == (size[1], size[0])
+        unexplained, total = label_edges_without_colour_edges(image, label)
+        assert total > 0 and unexplained == 0
+        present = set(np.unique(label)) - {0}
+        assert len(present) >= 5  # the subject is in the picture, not cut away by the new framing
+
+
+def test_people_in_a_non_square_picture_keep_natural_proportions():
+    """A square canvas is an ATR portrait squashed to a square (the person stretched sideways); a tall
+    picture is the photo itself: the person narrower relative to its height than in the square one."""
+
+    def width_over_height(label):
+        rows, cols = np.nonzero(label)
+        return (cols.max() - cols.min() + 1) / (rows.max() - rows.min() + 1)
+
+    square = np.mean([width_over_height(make_sample("people", i, seed=4, size=128)[1]) for i in range(12)])
+    tall = np.mean([width_over_height(make_sample("people", i, seed=4, size=(128, 256))[1]) for i in range(12)])
+    assert tall < square / 1.2
+
+
+def test_mixed_sizes_are_drawn_per_sample_and_deterministic():
+    sizes = [make_sample("expressions", i, seed=9, size="mixed")[0].size for i in range(40)]
+    assert len(set(sizes)) >= 8 and all(size in synth.MIXED_SIZES for size in sizes)
+    assert sizes == [make_sample("expressions", i, seed=9, size="mixed")[0].size for i in range(40)]
+    # the scene at the picked size is the scene drawn at that size directly
+    image, emotion = make_sample("expressions", 5, seed=9, size="mixed")
+    direct, same_emotion = make_sample("expressions", 5, seed=9, size=image.size)
+    assert emotion == same_emotion and image.tobytes() == direct.tobytes()
+
+
+def test_sizes_parse_and_bad_ones_are_one_line_errors():
+    assert synth.parse_size("256") == 256 and synth.parse_size("384x256") == (384, 256)
+    assert synth.parse_size(" Mixed ") == "mixed" and synth.size_text((384, 256)) == "384x256"
+    for bad in ("abc", "384x", "1x2x3", "-5"):
+        with pytest.raises(EdgeforgeError, match="not a side"):
+            synth.parse_size(bad)
+    with pytest.raises(EdgeforgeError, match="too small"):
+        make_sample("faces", 0, size=(256, 16))
+
+
+def test_cli_synth_non_square_and_mixed(tmp_path, capsys):
+    out = tmp_path / "people"
+    assert run_cli("data", "synth", "people", "-n", "3", "-o", str(out), "--size", "96x64", "--no-progress") == 0
+    assert {Image.open(p).size for p in (out / "images").iterdir()} == {(96, 64)}
+    assert json.loads((out / "dataset.json").read_text())["size"] == [96, 64]
+    mixed = tmp_path / "mixed"
+    assert run_cli("data", "synth", "faces", "-n", "6", "-o", str(mixed), "--size", "mixed", "--no-progress") == 0
+    assert json.loads((mixed / "dataset.json").read_text())["size"] == "mixed"
+    for label in (mixed / "labels").iterdir():  # every label map has its image's size
+        assert Image.open(label).size == Image.open(mixed / "images" / f"{label.stem}.jpg").size
+    with pytest.raises(EdgeforgeError, match="not a side"):
+        run_cli("data", "synth", "faces", "-n", "1", "-o", str(tmp_path / "x"), "--size", "big")
+    assert not (tmp_path / "x").exists()

@@ -368,3 +368,76 @@ def test_nodes_sharing_a_bias_get_their_own_so_a_float_one_keeps_constant_inputs
     assert any(n.op_type == "DequantizeLinear" and n.output[0] in next(m for m in quantized.graph.node
                                                                         if m.name == "first").input
                for n in quantized.graph.node)  # and the other one is quantized
+
+
+def test_budget_is_checked_on_the_bound_not_the_estimate(tmp_path):
+    """A variant whose estimate is within budget but whose upper bound is not is held to the bound."""
+
+    class BoundedMeter(_FakeMeter):
+        def measure(self, path):
+            drift = super().measure(path)
+            return Drift(drift.metric, drift.value, drift.num_images, bound=drift.points + 0.4, confidence=0.95)
+
+    outcome = fit_to_budget(_FakeQuantizer(HARM), BoundedMeter(HARM), Budget(max_drift=1.0), tmp_path, "v",
+                            log=lambda _: None)
+    # Estimate alone: node1, node5, node3 float leave 0.47 (the search above); the bound 0.87 still fits,
+    # but keeping node1 and node5 only (1.07 + 0.4) does not.
+    assert outcome.passed and outcome.drift.checked_points == pytest.approx(0.87)
+    record = outcome.drift.to_json(1.0)
+    assert record["drift_bound_points"] == pytest.approx(0.87) and record["passed"] and record["confidence"] == 0.95
+    # At 0.5 the estimate passes with 4 of 8 nodes float (0.17), the bound needs 5 (0.07 + 0.4): over the
+    # half of the nodes the search may keep float, so rejected.
+    assert fit_to_budget(_FakeQuantizer(HARM), _FakeMeter(HARM), Budget(max_drift=0.5), tmp_path, "w",
+                         log=lambda _: None).passed
+    tight = fit_to_budget(_FakeQuantizer(HARM), BoundedMeter(HARM), Budget(max_drift=0.5), tmp_path, "x",
+                          log=lambda _: None)
+    assert not tight.passed and tight.drift.points < 0.5 < tight.drift.checked_points
+
+
+def test_no_budget_builds_once_with_the_given_float_nodes_and_measures_nothing(tmp_path):
+    quantizer = _FakeQuantizer(HARM)
+
+    class NoMeter:
+        def measure(self, path):
+            raise AssertionError("drift measured without a budget")
+
+    outcome = fit_to_budget(quantizer, NoMeter(), Budget(max_drift=None), tmp_path, "v", log=lambda _: None,
+                            always_float=frozenset({"node1"}))
+    assert outcome.passed and quantizer.writes == 1 and outcome.kept_float == ["node1"]
+    assert json.loads(outcome.path.read_text()) == sorted(set(HARM) - {"node1"})
+    assert outcome.drift.to_json(None) == {"status": outcome.drift.to_json()["status"], "num_images": 0}
+    assert "random weights" in outcome.drift.to_json()["status"]
+
+
+def test_clopper_pearson_bound_is_exact():
+    from edgeforge.quantize.confidence import clopper_pearson_upper, images_to_certify
+
+    for n in (1, 16, 598):  # no failure: the bound solves (1 - p)^n = 1 - confidence
+        assert clopper_pearson_upper(0, n, 0.95) == pytest.approx(1 - 0.05 ** (1 / n), rel=1e-9)
+    # one failure in n: P(X <= 1 | p) = (1-p)^n + n p (1-p)^(n-1) equals 0.05 at the bound
+    p, n = clopper_pearson_upper(1, 100, 0.95), 100
+    assert (1 - p) ** n + n * p * (1 - p) ** (n - 1) == pytest.approx(0.05, rel=1e-6)
+    assert clopper_pearson_upper(5, 5) == 1.0 and clopper_pearson_upper(0, 0) == 1.0
+    assert images_to_certify(0.5, 0.95) == 598  # the rule of three: ~3 / 0.005
+    assert clopper_pearson_upper(0, images_to_certify(0.5)) <= 0.005 < clopper_pearson_upper(0, 597)
+
+
+def test_bootstrap_bound_has_no_spread_on_identical_images_and_grows_with_spread():
+    from edgeforge.quantize.confidence import pooled_miou, segmentation_bound
+
+    same = np.tile(np.array([[90, 10], [5, 95]]), (20, 1, 1))
+    point = 100 * (1 - pooled_miou(same.sum(0)))
+    assert segmentation_bound(same) == pytest.approx(point)
+    mixed = same.copy()
+    mixed[:3] = [[50, 50], [40, 60]]  # three images the candidate gets badly wrong
+    estimate = 100 * (1 - pooled_miou(mixed.sum(0)))
+    bound = segmentation_bound(mixed)
+    assert bound > estimate + 1.0
+    assert segmentation_bound(mixed) == bound  # seeded: the same images give the same bound
+    assert segmentation_bound(mixed, confidence=0.99) > bound
+
+
+def test_bad_confidence_is_refused():
+    for bad in (1.0, -0.1, True, float("nan")):
+        with pytest.raises(EdgeforgeError, match="confidence"):
+            Budget(0.5, confidence=bad)

@@ -21,7 +21,12 @@ from edgeforge.zoo.train import HELDOUT_SEED, draw_samples, mirror_table, train_
 #: Neither the training seed of the shipped minis (0) nor the model card's held-out seed.
 TEST_SEED = 2024
 TARGETS = {"face-parsing": 0.70, "clothes-parsing": 0.70, "facial-emotions": 0.85}
-SAMPLES = {"face-parsing": 80, "clothes-parsing": 80, "facial-emotions": 98}  # 98 = 14 per emotion
+SAMPLES = {"face-parsing": 60, "clothes-parsing": 60, "facial-emotions": 98}  # 98 = 14 per emotion
+#: The sizes each mini must hold at, drawn at that size and resized by the runtime's image processor:
+#: expressions from a 64-px crop to 512 px, parsing from 128 px to 512 px and in portrait and landscape frames.
+SIZES = {"face-parsing": (128, 256, 512, (384, 256), (256, 512)),
+         "clothes-parsing": (128, 256, 512, (384, 256), (256, 512)),
+         "facial-emotions": (64, 128, 256, 512)}
 #: The card's figure (another split, PyTorch) and the test's (this split, ONNX Runtime) differ by sampling only.
 CARD_TOLERANCE = 0.04
 
@@ -44,13 +49,14 @@ def test_shipped_mini_reaches_target_through_runtime_and_matches_card(name, trai
     assert sorted(p.name for p in checkpoint.iterdir()) == sorted(CHECKPOINT_FILES)
     assert (checkpoint / "model.safetensors").stat().st_size < 12_000_000  # ship-able in git
     model = load(trained_artifacts[name])  # the exported ONNX graph, through the runtime
-    samples = draw_samples(name, TEST_SEED, SAMPLES[name], model.preprocessor.height)
     metric = headline_metric(name)
-    scores = evaluate(name, model.forward, model.preprocessor, samples)
-    assert scores[metric] >= TARGETS[name], scores
-    recorded = card_result(checkpoint)
+    by_size = {size: evaluate(name, model.forward, model.preprocessor,
+                              draw_samples(name, TEST_SEED, SAMPLES[name], size))[metric] for size in SIZES[name]}
+    assert min(by_size.values()) >= TARGETS[name], by_size
+    mixed = evaluate(name, model.forward, model.preprocessor, draw_samples(name, TEST_SEED, 2 * SAMPLES[name], "mixed"))
+    recorded = card_result(checkpoint)  # the card's headline is on mixed sizes too
     assert recorded.metric_type == metric
-    assert abs(recorded.metric_value - scores[metric]) <= CARD_TOLERANCE, (recorded.metric_value, scores[metric])
+    assert abs(recorded.metric_value - mixed[metric]) <= CARD_TOLERANCE, (recorded.metric_value, mixed[metric])
 
 
 def test_train_mini_learns_and_writes_a_loadable_checkpoint(tmp_path):

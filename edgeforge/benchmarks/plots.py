@@ -63,7 +63,7 @@ def pareto_plot(model: dict) -> bytes | None:
         return None
     figure = _figure(8.5, 6)
     axes = figure.add_subplot()
-    budget = model.get("drift_budget_points", 0.5)
+    budget = model.get("drift_budget_points") or 0.5  # None: no budget (random weights); the scale still needs one
     drifts = [p["drift"] for p in points if p["drift"] is not None]
     norm = Normalize(vmin=0, vmax=max([budget * 2, *drifts]))
     cmap = colormaps["viridis"]
@@ -149,8 +149,9 @@ def class_iou_drift_plot(model: dict) -> bytes | None:
     axes.invert_yaxis()
     axes.set_xlabel("IoU drift vs fp32 label maps (points, 100 x (1 - IoU)); no bar: class absent")
     axes.set_ylabel("class")
-    axes.axvline(model.get("drift_budget_points", 0.5), color="red", linestyle="--", linewidth=1,
-                 label=f"drift budget ({model.get('drift_budget_points', 0.5):g})")
+    if model.get("drift_budget_points") is not None:
+        axes.axvline(model["drift_budget_points"], color="red", linestyle="--", linewidth=1,
+                     label=f"drift budget ({model['drift_budget_points']:g})")
     axes.set_title(f"{model['name']}: per-class IoU drift from fp32")
     axes.grid(True, axis="x", alpha=0.3)
     axes.legend(fontsize=9, loc="best")

@@ -39,6 +39,24 @@ def drift_points(name: str, entry: dict) -> float | None:
     return (entry.get("manifest_drift") or {}).get("points")
 
 
+#: Said wherever a recommendation would otherwise cite a drift: weights without accuracy have none to lose.
+UNMEASURED = "drift not measured (random weights)"
+
+
+def judge(entry: dict, budget: float | None, threads: list[int]) -> None:
+    """Mark each measured variant within or over ``budget`` (noting where the build's figure disagrees) and
+    add the recommendations to a model's report ``entry``. ``budget`` None: the build checked no budget
+    (random weights), so nothing is judged by drift."""
+    for name, record in entry["variants"].items():
+        verdict = budget_verdict(name, record, budget) if budget is not None else None
+        if verdict is not None:
+            record["budget_verdict"] = verdict
+            if "disagreement" in verdict:
+                entry["notes"].append(f"{name}: {'within' if verdict['within_budget'] else 'over'} the "
+                                      f"{budget:g}-point budget here; {verdict['disagreement']}")
+    entry["recommendations"] = recommend(entry["variants"], budget, threads)
+
+
 def budget_verdict(name: str, entry: dict, budget: float) -> dict | None:
     """Whether the variant is within the drift budget by this run's measurement (None when this run measured no
     drift for it), and -- where the build's own figure (recorded in the manifest) says otherwise -- why the two
@@ -50,14 +68,22 @@ def budget_verdict(name: str, entry: dict, budget: float) -> dict | None:
     within = lambda points: points <= budget + 1e-9  # noqa: E731 -- the quantizer's own test (Drift.passes)
     verdict = {"within_budget": within(measured), "budget_points": budget, "drift_points": measured}
     recorded = entry.get("manifest_drift") or {}
-    built, images = recorded.get("points"), (recorded.get("recorded") or {}).get("num_images")
-    if built is not None and within(built) != verdict["within_budget"]:
+    built_record = recorded.get("recorded") or {}
+    built, images, bound = recorded.get("points"), built_record.get("num_images"), built_record.get("drift_bound_points")
+    checked = bound if bound is not None else built  # what the build held to the budget
+    if checked is not None and within(checked) != verdict["within_budget"]:
         on = f" on its {images} held-out image(s)" if images else ""
         verdict["build_drift_points"] = built
-        verdict["disagreement"] = (
-            f"the build measured {built:.2f} points{on} and this run {measured:.2f}: each is an estimate on a "
-            "sample of images, and the build's sample is small, so a variant near the budget can land on either "
-            "side of it on other images")
+        if bound is not None:
+            verdict["disagreement"] = (
+                f"the build measured {built:.2f} points{on}, {built_record.get('confidence', 0.95):.0%} upper bound "
+                f"{bound:.2f}, and this run {measured:.2f}: a bound is exceeded that often by chance (or this "
+                "run's images are not of the kind the build checked on)")
+        else:
+            verdict["disagreement"] = (
+                f"the build measured {built:.2f} points{on} and this run {measured:.2f}: each is an estimate on a "
+                "sample of images, and the build checked no bound (--confidence 0), so a variant near the budget "
+                "can land on either side of it on other images")
     return verdict
 
 
@@ -74,11 +100,14 @@ def p50(entry: dict, threads: int) -> float | None:
     return ((entry.get("latency") or {}).get(str(threads)) or {}).get("p50_ms")
 
 
-def recommend(variants: dict, budget: float, threads: list[int]) -> dict:
-    """target -> {"variant", "rule", "why"} (variant None, with the reason, when nothing qualifies)."""
+def recommend(variants: dict, budget: float | None, threads: list[int]) -> dict:
+    """target -> {"variant", "rule", "why"} (variant None, with the reason, when nothing qualifies).
+
+    ``budget`` None (random weights): by speed and size alone, every variant eligible, and each says so."""
     full, single = threads[0], (1 if 1 in threads else threads[0])
     eligible = {name: e for name, e in variants.items()
-                if p50(e, full) is not None and (d := drift_points(name, e)) is not None and d <= budget}
+                if p50(e, full) is not None
+                and (budget is None or ((d := drift_points(name, e)) is not None and d <= budget))}
     server = _fastest(eligible, full)
     phone = {n: e for n, e in eligible.items()
              if e.get("format") in MOBILE_FORMATS and aarch64_status(e) in (None, "portable")}
@@ -90,6 +119,8 @@ def recommend(variants: dict, budget: float, threads: list[int]) -> dict:
     result = {}
     for target, (name, at_threads) in chosen.items():
         rule = RULES[target].format(threads=at_threads)
+        if budget is None:
+            rule = rule.replace(" within the drift budget", "") + f"; {UNMEASURED}"
         if name is None:
             result[target] = {"variant": None, "rule": rule,
                               "why": f"no variant with measured speed is within the {budget:g}-point drift budget"}
@@ -98,9 +129,16 @@ def recommend(variants: dict, budget: float, threads: list[int]) -> dict:
         result[target] = {
             "variant": name, "rule": rule,
             "why": f"p50 {p50(entry, at_threads):.2f} ms at {at_threads} thread(s), "
-                   f"{entry['size']['gzip_bytes'] / 2 ** 20:.2f} MB gzip, drift {drift_points(name, entry):.2f} points",
+                   f"{entry['size']['gzip_bytes'] / 2 ** 20:.2f} MB gzip, {_accuracy_words(name, entry, budget)}",
         }
     return result
+
+
+def _accuracy_words(name: str, entry: dict, budget: float | None) -> str:
+    if budget is not None:
+        return f"drift {drift_points(name, entry):.2f} points"
+    kept = entry.get("nodes_kept_float", 0)
+    return UNMEASURED + (f"; {kept} node(s) kept float as given at build" if kept else "")
 
 
 def _fastest(pool: dict, threads: int, tie_break=None) -> str | None:

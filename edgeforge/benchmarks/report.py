@@ -185,7 +185,9 @@ def _model_section(model: dict, report: dict) -> list[str]:
     else:
         lines.append("No baselines were measured.")
     if model.get("drift"):
-        lines.append(f"Drift = {model['drift']['definition']}; budget {model['drift_budget_points']:g} points.")
+        budget = model.get("drift_budget_points")
+        lines.append(f"Drift = {model['drift']['definition']}; "
+                     + (f"budget {budget:g} points." if budget is not None else "no budget (random weights)."))
     lines.append("")
     lines += _details_table(model, full, report)
     lines += _drift_table(model)
@@ -286,7 +288,10 @@ def _recommendations(model: dict) -> list[str]:
     recs = model.get("recommendations")
     if not recs:
         return []
-    lines = [f"Recommended (drift budget {model['drift_budget_points']:g} points):", ""]
+    budget = model.get("drift_budget_points")
+    basis = (f"drift budget {budget:g} points" if budget is not None
+             else "by speed and size alone: drift not measured (random weights), no budget")
+    lines = [f"Recommended ({basis}):", ""]
     lines += _table_header(["target", "variant", "why", "rule"])
     for target, rec in recs.items():
         lines.append(_row([target, f"**{rec['variant']}**" if rec["variant"] else DASH, rec["why"], rec["rule"]]))

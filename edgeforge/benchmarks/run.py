@@ -136,7 +136,7 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
             entry["variants"][variant] = {**info, "size": variant_size(root, info["file"], manifest)}
         for variant, info in skipped.items():
             entry["skipped"][variant] = {**info, "size": variant_size(root, info["file"], manifest)}
-    budget = drift_budget(options, entry["variants"])
+    budget = drift_budget(options, entry["variants"], manifest)
     entry["drift_budget_points"] = budget
     assets: dict[str, bytes] = {}
     verify = manifest is not None
@@ -184,16 +184,9 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         if options.memory:
             with step(log, "peak memory, one child process per variant"):
                 _memory(entry, root, baseline_info, full, [1, 3, height, width])
-    from edgeforge.benchmarks.recommend import budget_verdict, recommend
+    from edgeforge.benchmarks.recommend import judge
 
-    for name, record in entry["variants"].items():
-        verdict = budget_verdict(name, record, budget)
-        if verdict is not None:
-            record["budget_verdict"] = verdict
-            if "disagreement" in verdict:
-                entry["notes"].append(f"{name}: {'within' if verdict['within_budget'] else 'over'} the "
-                                      f"{budget:g}-point budget here; {verdict['disagreement']}")
-    entry["recommendations"] = recommend(entry["variants"], budget, threads)
+    judge(entry, budget, threads)
     entry["seconds"] = time.perf_counter() - started
     return entry, assets
 

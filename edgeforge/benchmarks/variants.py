@@ -50,6 +50,8 @@ def list_variants(reference) -> tuple[dict, dict]:
         drift = manifest_drift(listed)
         if drift is not None:
             info["manifest_drift"] = drift
+        if isinstance(listed.get("nodes_kept_float"), list) and listed["nodes_kept_float"]:
+            info["nodes_kept_float"] = len(listed["nodes_kept_float"])  # how many; the manifest names them
         for key in ("platforms", "conversion"):  # the ARM64 check's verdicts; how an .ort was converted
             if isinstance(listed.get(key), dict):
                 info[key] = listed[key]
@@ -76,9 +78,14 @@ def manifest_drift(listed: dict) -> dict | None:
     return {"points": pick("points", "drift_points"), "budget": pick("budget", "budget_points"), "recorded": drift}
 
 
-def drift_budget(options: BenchOptions, variants: dict) -> float:
+def drift_budget(options: BenchOptions, variants: dict, manifest: dict | None = None) -> float | None:
+    """The budget variants are judged by: the option, else the build's; None when the build checked none
+    (``quantize(budget=None)``: random weights, whose drift means nothing)."""
     if options.drift_budget is not None:
         return options.drift_budget
+    quantization = (manifest or {}).get("quantization") or {}
+    if "max_drift_points" in quantization and quantization["max_drift_points"] is None:
+        return None
     budgets = [v["manifest_drift"]["budget"] for v in variants.values()
                if (v.get("manifest_drift") or {}).get("budget") is not None]
     return max(budgets) if budgets else DEFAULT_MAX_DRIFT

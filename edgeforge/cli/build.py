@@ -28,10 +28,13 @@ def register(sub) -> None:
                        "allow, keeping those within the budget; 'none' to skip). Exit status 1 if one asked for "
                        "here cannot meet the budget")
     build.add_argument("--calibration", default=None,
-                       help="folder of images: the first 8 calibrate, the next 16 check the drift budget "
-                       "(default: synthetic images for the labels)")
+                       help="folder of images: the first 8 calibrate, the next ones check the drift budget "
+                       "(as many as the bound needs; default: synthetic images for the labels, mixed sizes)")
     build.add_argument("--max-drift", type=float, default=DEFAULT_MAX_DRIFT,
                        help=f"accuracy budget in points against fp32 (mIoU or top-1 agreement; default {DEFAULT_MAX_DRIFT})")
+    build.add_argument("--confidence", type=float, default=0.95,
+                       help="the budget is checked on an upper bound of the drift at this confidence (default 0.95; "
+                       "0: the estimate on the held-out images alone); see `edgeforge quantize --help`")
     build.add_argument("--bench", choices=("quick", "full", "none"), default="quick",
                        help="benchmark after building: quick (few runs), full, or none (default quick)")
     build.add_argument("--report", default=None, help="report directory (default: OUT-report beside OUT)")
@@ -60,7 +63,7 @@ def _build(args) -> int:
 
     options = PipelineOptions(
         targets=parse_targets(args.targets) if args.targets else None,  # fail on a bad name before loading anything
-        precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift, bench=args.bench,
+        precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift, confidence=args.confidence, bench=args.bench,
         report_dir=args.report, dataset=args.dataset, trust_pickle=args.trust_pickle, opset=args.opset, fold=args.fold,
         optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
     )

@@ -26,7 +26,10 @@ def register(subparsers) -> None:
     synth.add_argument("-n", "--count", type=_positive_int, default=100, help="number of images (default 100)")
     synth.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write (replaced atomically)")
     synth.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    synth.add_argument("--size", type=_positive_int, default=256, help="image side in pixels (default 256)")
+    synth.add_argument("--size", default="256", metavar="SIZE",
+                       help="a square's side (256, the default), WIDTHxHEIGHT (384x256: a person or face framed in "
+                       "a landscape or portrait picture), or 'mixed': each image at one of 14 sizes from 64x64 to "
+                       "512x512, square and not, as real inputs come")
     synth.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     synth.set_defaults(func=_run_synth)
 
@@ -40,9 +43,9 @@ def register(subparsers) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from edgeforge.data.synth import write_dataset
+    from edgeforge.data.synth import parse_size, write_dataset
 
-    summary = write_dataset(args.kind, args.count, args.output, seed=args.seed, size=args.size,
+    summary = write_dataset(args.kind, args.count, args.output, seed=args.seed, size=parse_size(args.size),
                             progress=not args.no_progress)
     print(f"wrote {summary['n']} {args.kind} images to {args.output} in {summary['seconds']:.1f} s "
           f"({summary['images_per_second']:.1f} images/s)")

@@ -17,8 +17,11 @@ from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
 from edgeforge.families import Rewrite
 
-#: A rewritten graph must match the stock PyTorch model this closely (float-rounding level)...
+#: A rewritten graph must match the stock PyTorch model this closely (float-rounding level): 1e-4 for logits up
+#: to 10, and 1e-5 of the largest |logit| beyond (float32 rounding grows with the values summed: the clothes mini
+#: trained at mixed sizes, logits up to 47, differs by 2.1e-4 after the fold with every label the same)...
 REWRITE_MAX_ABS_DIFF = 1e-4
+REWRITE_MAX_REL_DIFF = 1e-5
 #: ...and give the same label map (segmentation, at the image's size) / top-1 class on this share.
 REWRITE_MIN_AGREEMENT = 0.9999
 
@@ -42,7 +45,7 @@ def compare_with_stock(checkpoint, candidate_logits, images: list) -> tuple[dict
     pixel_values = checkpoint.image_processor(images, return_tensors="np")["pixel_values"].astype(np.float32)
     reference, candidate = reference_logits(checkpoint, pixel_values), candidate_logits(pixel_values)
     figures = compare_logits(reference, candidate, checkpoint.family.task)
-    figures.update(images=len(images), reference="stock PyTorch model")
+    figures.update(images=len(images), reference="stock PyTorch model", max_abs_logit=float(np.abs(reference).max()))
     if checkpoint.family.task == SEGMENTATION:
         figures["label_map_agreement"] = min(
             float((resize_logits_argmax(ref, h, w) == resize_logits_argmax(cand, h, w)).mean())
@@ -58,10 +61,16 @@ def validate_against_stock(checkpoint, onnx_path, images: list) -> dict:
     from edgeforge.export.validate import onnx_logits
 
     figures, agreement = compare_with_stock(checkpoint, lambda pixels: onnx_logits(onnx_path, pixels), images)
-    if figures["max_abs_diff"] > REWRITE_MAX_ABS_DIFF or agreement < REWRITE_MIN_AGREEMENT:
+    limit = rewrite_tolerance(figures["max_abs_logit"])
+    if figures["max_abs_diff"] > limit or agreement < REWRITE_MIN_AGREEMENT:
         raise EdgeforgeError(
             f"rewritten graph of {checkpoint.source} differs from the stock PyTorch model (max |logit diff| "
-            f"{figures['max_abs_diff']:.2e}, agreement {agreement:.4%}; limits {REWRITE_MAX_ABS_DIFF:.0e}, "
+            f"{figures['max_abs_diff']:.2e}, agreement {agreement:.4%}; limits {limit:.1e}, "
             f"{REWRITE_MIN_AGREEMENT:.2%}); export again with --no-fold --no-optimize and report it"
         )
     return figures
+
+
+def rewrite_tolerance(max_abs_logit: float) -> float:
+    """The largest |logit diff| a rewritten graph may show, for logits as large as ``max_abs_logit``."""
+    return max(REWRITE_MAX_ABS_DIFF, REWRITE_MAX_REL_DIFF * max_abs_logit)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from edgeforge.contract import check_budget
 from edgeforge.errors import EdgeforgeError
+from edgeforge.quantize.confidence import DEFAULT_CONFIDENCE
 from edgeforge.quantize.drift import Drift, DriftMeter
 
 
@@ -43,14 +44,25 @@ class Quantizer(Protocol):
 
 @dataclass(frozen=True)
 class Budget:
-    max_drift: float  # percentage points of mIoU (segmentation) or top-1 agreement (classification)
+    # Percentage points of mIoU (segmentation) or top-1 agreement (classification). None: no budget, for
+    # weights without accuracy to keep (random): each variant is built once with the float choices given
+    # (``always_float``) and its drift is not measured.
+    max_drift: float | None
     sensitivity_images: int = 2
     max_float_fraction: float = 0.5
     max_probes: int = 48
     together: tuple[str, ...] = ()  # regexes on node names: the nodes each matches are kept float as one unit
+    # The budget is checked on an upper bound at this confidence (edgeforge.quantize.confidence); 0 checks
+    # the estimate on the held-out images alone.
+    confidence: float = DEFAULT_CONFIDENCE
 
     def __post_init__(self):
-        check_budget(self.max_drift)
+        if self.max_drift is not None:
+            check_budget(self.max_drift)
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) \
+                or not 0 <= self.confidence < 1:
+            raise EdgeforgeError(f"the confidence must be from 0 (the estimate alone) to below 1, "
+                                 f"not {self.confidence!r}")
         if not 0 <= self.max_float_fraction <= 1:
             raise EdgeforgeError(f"the float fraction must be from 0 to 1, not {self.max_float_fraction}")
         if self.sensitivity_images < 1 or self.max_probes < 1:
@@ -79,9 +91,15 @@ def fit_to_budget(quantizer: Quantizer, meter: DriftMeter, budget: Budget, workd
     base = sorted(always_float & set(quantizer.candidates))
     searchable = [node for node in quantizer.candidates if node not in always_float]
     trials = _Trials(quantizer, meter, workdir, name, base)
+    if budget.max_drift is None:
+        path, _ = trials.build((), measure=False)
+        log(f"  {name}: no accuracy budget: {len(searchable)} candidate nodes quantized, {len(base)} held float "
+            "as given; drift not measured")
+        return Outcome(path, Drift.not_measured(), base, Drift.not_measured(), len(quantizer.candidates),
+                       builds=trials.count)
     full_path, full_drift = trials.build(())
     held = f" ({len(base)} held float as asked)" if base else ""
-    log(f"  {name}: drift {full_drift.points:.3f} points with all {len(searchable)} candidate nodes "
+    log(f"  {name}: drift {full_drift.describe()} with all {len(searchable)} candidate nodes "
         f"quantized{held} (budget {budget.max_drift})")
     if full_drift.passes(budget.max_drift):
         return Outcome(full_path, full_drift, base, full_drift, len(quantizer.candidates), builds=trials.count)
@@ -131,14 +149,14 @@ def _smallest_passing_prefix(trials: "_Trials", order: list[tuple[list[str], flo
 
     limit = _group_limit(order, max_nodes)
     best_path, best_drift = trials.build(nodes(limit))
-    log(f"  {name}: {label}: {len(nodes(limit))} nodes in float -> {best_drift.points:.3f} points")
+    log(f"  {name}: {label}: {len(nodes(limit))} nodes in float -> {best_drift.describe()}")
     if not best_drift.passes(max_drift):
         return _Prefix(label, best_path, best_drift, nodes(limit))
     low, high = 1, limit  # invariant: keeping nodes(high) passes
     while low < high:
         middle = (low + high) // 2
         path, drift = trials.build(nodes(middle))
-        log(f"  {name}: {label}: {len(nodes(middle))} nodes in float -> {drift.points:.3f} points")
+        log(f"  {name}: {label}: {len(nodes(middle))} nodes in float -> {drift.describe()}")
         if drift.passes(max_drift):
             high, best_path, best_drift = middle, path, drift
         else:
@@ -221,13 +239,13 @@ class _Trials:
         self.count = 0
         self.paths: list[Path] = []
 
-    def build(self, keep_float) -> tuple[Path, Drift]:
+    def build(self, keep_float, measure: bool = True) -> tuple[Path, Drift | None]:
         # The file type the quantizer writes (``suffix``, default ONNX): the runtime picks its engine by it.
         path = self.workdir / f"{self.name}.try{self.count}{getattr(self.quantizer, 'suffix', '.onnx')}"
         self.count += 1
         self.quantizer.write(path, self.base | frozenset(keep_float))
         self.paths.append(path)
-        return path, self.meter.measure(path)
+        return path, self.meter.measure(path) if measure else None
 
     def discard(self, keep: Path | None = None) -> None:
         for path in self.paths:

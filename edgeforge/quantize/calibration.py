@@ -26,6 +26,7 @@ LABEL_FOLDER_SUFFIXES = ("_segmentations",)
 DEFAULT_NUM_IMAGES = 8  # calibration images
 #: Drift is measured on images the calibration did not see: a budget checked on the calibration images
 #: themselves reads low (measured: 0.49 on them vs 0.56 points on other images for the same variant).
+#: How many: ``confidence.default_eval_images`` (enough for the bound); this many when no bound is asked.
 DEFAULT_EVAL_IMAGES = 16
 
 
@@ -37,11 +38,13 @@ class Calibration:
 
     folder: str | Path | None = None
     num_images: int = DEFAULT_NUM_IMAGES
-    eval_images: int = DEFAULT_EVAL_IMAGES
+    eval_images: int | None = None  # None: as many as the budget's bound needs (confidence.default_eval_images)
 
     def __post_init__(self):
         if isinstance(self.num_images, bool) or not isinstance(self.num_images, int) or self.num_images < 1:
             raise EdgeforgeError(f"the number of calibration images must be at least 1, not {self.num_images}")
+        if self.eval_images is None:
+            return
         if isinstance(self.eval_images, bool) or not isinstance(self.eval_images, int) or self.eval_images < 0:
             raise EdgeforgeError(f"the number of evaluation images must be 0 or more, not {self.eval_images}")
 
@@ -108,14 +111,16 @@ def synthetic_kind(task: str, labels: list[str]) -> str:
     return {19: "faces", 18: "people"}.get(len(labels), "faces")
 
 
-def synthetic_images(task: str, labels: list[str], count: int, seed: int = 20240601, size: int = 256) -> ImageSet:
-    """``count`` procedural images of the kind that suits the model (see ``synthetic_kind``)."""
-    from edgeforge.data.synth import make_sample
+def synthetic_images(task: str, labels: list[str], count: int, seed: int = 20240601, size="mixed") -> ImageSet:
+    """``count`` procedural images of the kind that suits the model (see ``synthetic_kind``), by default at
+    mixed sizes and aspects (``edgeforge.data.synth.MIXED_SIZES``): a budget checked at one size says little
+    about another."""
+    from edgeforge.data.synth import make_sample, size_text
 
     kind = synthetic_kind(task, labels)
     images = [make_sample(kind, index, seed=seed, size=size)[0] for index in range(count)]
     names = [f"{kind}-{index}" for index in range(count)]
-    source = f"synthetic {kind} (edgeforge.data.synth, seed {seed}, {size}x{size}): no calibration folder given"
+    source = f"synthetic {kind} (edgeforge.data.synth, seed {seed}, {size_text(size)}): no calibration folder given"
     return ImageSet(images, names, source, [])
 
 

@@ -3,8 +3,9 @@
 Segmentation: mIoU of the candidate's label maps taking fp32's label maps as the reference (drift in
 points = 100 x (1 - mIoU)); classification: top-1 agreement with fp32 (drift = 100 x (1 - agreement)).
 Candidates run through ``edgeforge.runtime`` with the artifact's own pre- and post-processing, so the
-figures are those an app would see. Sensitivity ranking uses a finer, continuous figure: the mean KL
-divergence of the class distributions at the model's output resolution.
+figures are those an app would see. The budget is checked against an upper confidence bound on the drift
+(``edgeforge.quantize.confidence``), not the estimate on these few images. Sensitivity ranking uses a finer,
+continuous figure: the mean KL divergence of the class distributions at the model's output resolution.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ import numpy as np
 
 from edgeforge.contract import SEGMENTATION
 from edgeforge.metrics import ClassificationScores, SegmentationScores, kl_divergence
+from edgeforge.quantize.confidence import DEFAULT_CONFIDENCE, classification_bound, segmentation_bound
 from edgeforge.runtime import load
 from edgeforge.runtime.postprocess import softmax
+
+
+NOT_MEASURED = "not measured"
+NOT_MEASURED_STATUS = "not measured: built without an accuracy budget (random weights have no accuracy to keep)"
 
 
 @dataclass
@@ -27,29 +33,52 @@ class Drift:
     value: float  # in [0, 1]
     num_images: int
     details: dict = field(default_factory=dict)
+    bound: float | None = None  # upper confidence bound on the drift in points (see ``confidence``); None: none
+    confidence: float | None = None
 
     @property
     def points(self) -> float:
         """Drift in percentage points: 0 means identical predictions."""
         return 100.0 * (1.0 - self.value)
 
-    def passes(self, max_points: float) -> bool:
-        return bool(self.points <= max_points + 1e-9)
+    @property
+    def checked_points(self) -> float:
+        """What the budget is checked against: the upper bound when there is one, else the estimate."""
+        return self.points if self.bound is None else max(self.bound, self.points)
+
+    @classmethod
+    def not_measured(cls) -> "Drift":
+        """A variant built without a budget (``Budget(None)``: weights without accuracy to keep)."""
+        return cls(NOT_MEASURED, float("nan"), 0)
+
+    def passes(self, max_points: float | None) -> bool:
+        """Within ``max_points`` by its bound; with no budget (None) every variant passes, unmeasured."""
+        return max_points is None or bool(self.checked_points <= max_points + 1e-9)
 
     def to_json(self, max_points: float | None = None) -> dict:
+        if self.metric == NOT_MEASURED:
+            return {"status": NOT_MEASURED_STATUS, "num_images": 0}
         record = {"metric": self.metric, "value": round(self.value, 6), "drift_points": round(self.points, 4),
                   "num_images": self.num_images, **{k: round(v, 6) for k, v in self.details.items()}}
+        if self.bound is not None:
+            record.update(drift_bound_points=round(self.checked_points, 4), confidence=self.confidence)
         if max_points is not None:
             record.update(budget_points=max_points, passed=self.passes(max_points))
         return record
+
+    def describe(self) -> str:
+        """"0.123 points (95% bound 0.400)", as the build's lines say it."""
+        return drift_text(self.to_json())
 
 
 class DriftMeter:
     """fp32's predictions on the evaluation images, computed once; candidates are scored against them."""
 
-    def __init__(self, artifact_dir: str | Path, images: Sequence, threads: int | None = None):
+    def __init__(self, artifact_dir: str | Path, images: Sequence, threads: int | None = None,
+                 confidence: float | None = DEFAULT_CONFIDENCE):
         self.artifact_dir = Path(artifact_dir)
         self.threads = threads
+        self.confidence = confidence or None  # 0 or None: the estimate alone
         reference = load(self.artifact_dir, "fp32", threads=threads)
         self._postprocessor = reference  # post-processing depends on the artifact's configs only
         self.task = reference.task
@@ -76,13 +105,21 @@ class DriftMeter:
         predictions = self._predictions(logits)
         if self.task == SEGMENTATION:
             scores = SegmentationScores(self.num_classes, ignore_index=None)
+            confusions = []
             for reference, prediction in zip(self.reference, predictions):
+                before = scores.confusion.copy()
                 scores.update(reference, prediction)
+                confusions.append(scores.confusion - before)
+            bound = segmentation_bound(np.stack(confusions), self.confidence) if self.confidence else None
             return Drift("miou_vs_fp32", scores.miou(), len(predictions),
-                         {"pixel_agreement": scores.pixel_agreement(), "boundary_f1": scores.boundary_f1()})
+                         {"pixel_agreement": scores.pixel_agreement(), "boundary_f1": scores.boundary_f1()},
+                         bound, self.confidence)
         scores = ClassificationScores()
         scores.update(np.stack(self.reference), np.stack(predictions))
-        return Drift("top1_agreement_vs_fp32", scores.agreement(), len(predictions), {"mean_kl": scores.mean_kl()})
+        disagreements = scores.total - scores.matches
+        bound = classification_bound(disagreements, scores.total, self.confidence) if self.confidence else None
+        return Drift("top1_agreement_vs_fp32", scores.agreement(), len(predictions), {"mean_kl": scores.mean_kl()},
+                     bound, self.confidence)
 
     def logit_error(self, model_file: str | Path, count: int) -> float:
         """Mean KL(fp32 || candidate) of the class distributions over the first ``count`` images."""
@@ -109,3 +146,14 @@ def mean_class_kl(reference: np.ndarray, candidate: np.ndarray) -> float:
     flat_ref = np.moveaxis(reference, 0, -1).reshape(-1, reference.shape[0])
     flat_cand = np.moveaxis(candidate, 0, -1).reshape(-1, candidate.shape[0])
     return float(kl_divergence(softmax(flat_ref), softmax(flat_cand)).mean())
+
+
+def drift_text(drift: dict) -> str:
+    """A variant's recorded drift (``Drift.to_json``) as the build's lines say it: "0.123 points (95% bound
+    0.400)" -- the estimate, and the bound the budget was checked on."""
+    if "drift_points" not in drift:
+        return drift.get("status", "not measured")
+    text = f"{drift['drift_points']:.3f} points"
+    if drift.get("drift_bound_points") is not None:
+        text += f" ({drift['confidence']:.0%} bound {drift['drift_bound_points']:.3f})"
+    return text

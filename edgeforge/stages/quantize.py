@@ -24,6 +24,7 @@ from edgeforge.atomic import atomic_directory
 from edgeforge.contract import (
     DEFAULT_MAX_DRIFT,
     REFERENCE_VARIANT,
+    SEGMENTATION,
     VARIANTS,
     VariantEntry,
 )
@@ -37,7 +38,8 @@ from edgeforge.quantize.calibration import (
     split_images,
     synthetic_images,
 )
-from edgeforge.quantize.drift import DriftMeter
+from edgeforge.quantize.confidence import default_eval_images
+from edgeforge.quantize.drift import DriftMeter, drift_text
 from edgeforge.runtime.artifact import Artifact, companion_files
 from edgeforge.runtime.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from edgeforge.targets import TARGETS, parse_precisions, target_of_precision
@@ -79,7 +81,7 @@ def quantize(
     artifact_dir: str | Path,
     precisions=None,
     calibration: Calibration | str | Path | None = None,
-    budget: Budget | float = DEFAULT_MAX_DRIFT,
+    budget: Budget | float | None = DEFAULT_MAX_DRIFT,
     recipes: Mapping | None = None,
     keep_float: Iterable[str] | Mapping[str, Iterable[str]] = (),
     node_costs: Mapping[str, float] | None = None,
@@ -92,7 +94,9 @@ def quantize(
     ``calibration``: a ``Calibration`` (or just its image folder): the first ``num_images`` readable images
     calibrate, the next ``eval_images`` measure drift (when the folder has no more, the calibration images do,
     and the manifest says so); without a folder, synthetic images suited to the model's labels. ``budget``:
-    a ``Budget`` or its ``max_drift`` in points (see ``drift``); the model family's ``quantize_together``
+    a ``Budget`` or its ``max_drift`` in points (see ``drift``), checked on an upper confidence bound of the
+    drift (``Budget.confidence``); ``None``: no budget, for random weights (nothing to keep: every precision is
+    built once with the float choices of ``keep_float``, drift not measured); the model family's ``quantize_together``
     patterns set which nodes the search decides as one unit. ``recipes``: precision -> recipe, overriding a
     target's default (see ``recipes.with_options``). ``keep_float``: ONNX node names held in float in every
     variant whose recipe would quantize them (or a mapping precision -> names); the search decides the rest.
@@ -104,6 +108,7 @@ def quantize(
     artifact = _open_artifact(root)
     calibration = calibration if isinstance(calibration, Calibration) else Calibration(calibration)
     budget = budget if isinstance(budget, Budget) else Budget(budget)
+    unchecked = budget.max_drift is None
     budget = replace(budget, together=budget.together or _quantized_together(artifact))
     names = parse_precisions(precisions) if precisions is not None else _default_precisions(root, log)
     maker = {name: target_of_precision(name) for name in names}
@@ -117,13 +122,22 @@ def quantize(
             raise EdgeforgeError(f"{name} needs {', '.join(target.missing())}: pip install 'edgeforge[{target.name}]'")
         if target.unavailable(name):
             raise EdgeforgeError(f"{name} cannot be made on this machine: {target.unavailable(name)}")
-    images = _images(artifact, calibration.folder, calibration.num_images + calibration.eval_images, log)
+    eval_count = 0 if unchecked else calibration.eval_images  # no budget: no drift to measure
+    if eval_count is None:
+        eval_count = default_eval_images(artifact.task == SEGMENTATION, budget.max_drift, budget.confidence)
+    images = _images(artifact, calibration.folder, calibration.num_images + eval_count, log)
     calibration_set, eval_set = split_images(images, calibration.num_images)
     started = time.perf_counter()
     held_out = "held out" if eval_set is not calibration_set else "the calibration images themselves"
-    log(f"calibrating on {len(calibration_set.images)} image(s), measuring drift on {len(eval_set.images)} "
-        f"({held_out}) from {eval_set.source}")
-    meter = DriftMeter(root, eval_set.images, threads=threads)
+    checked = (f"the budget checked on the {budget.confidence:.0%} upper bound" if budget.confidence
+               else "the budget checked on the estimate alone")
+    if unchecked:
+        log(f"calibrating on {len(calibration_set.images)} image(s) from {calibration_set.source}; no accuracy "
+            "budget (random weights): drift not measured")
+    else:
+        log(f"calibrating on {len(calibration_set.images)} image(s), measuring drift on {len(eval_set.images)} "
+            f"({held_out}) from {eval_set.source}; {checked}")
+    meter = DriftMeter(root, eval_set.images, threads=threads, confidence=budget.confidence)
     fp32_path = root / artifact.variant_file(REFERENCE_VARIANT)
     produced, rejected = {}, {}
     with tempfile.TemporaryDirectory(prefix="edgeforge-quantize-") as work:
@@ -136,8 +150,7 @@ def quantize(
             entry = VariantEntry.of(name, **details, build_seconds=round(time.perf_counter() - step_started, 1))
             if path is None:
                 rejected[name] = entry.to_json()
-                log(f"[{name}] REJECTED: drift {details['drift']['drift_points']:.3f} points > budget "
-                    f"{budget.max_drift}")
+                log(f"[{name}] REJECTED: drift {drift_text(details['drift'])} > budget {budget.max_drift}")
             else:
                 produced[name] = (path, entry.to_json())
                 log(f"[{name}] {_summary(entry.to_json())}")
@@ -153,7 +166,7 @@ def _summary(entry: dict) -> str:
     size = f"{entry['size_bytes'] / 1e6:.2f} MB"
     if "size_vs_fp32" in entry:
         size += f" ({entry['size_vs_fp32']:.1%} of fp32)"
-    figure = f"drift {drift['drift_points']:.3f} points" if "drift_points" in drift else drift.get("status", "")
+    figure = f"drift {drift_text(drift)}" if "drift_points" in drift else drift.get("status", "")
     if "drift_points" in drift and drift.get("budget_points") is not None:
         figure += (f", within the {drift['budget_points']:g}-point budget" if drift.get("passed")
                    else f", over the {drift['budget_points']:g}-point budget")
@@ -211,6 +224,7 @@ def _quantization_info(calibration_set: ImageSet, eval_set: ImageSet, budget: Bu
                      "held_out": eval_set is not calibration_set,
                      "reference": "the fp32 ONNX model's own predictions on these images"},
         "max_drift_points": budget.max_drift,
+        "confidence": budget.confidence or None,  # None: the budget was checked on the estimate alone
         "search": {"sensitivity_images": budget.sensitivity_images, "max_float_fraction": budget.max_float_fraction,
                    "max_probes": budget.max_probes, "quantized_together": list(budget.together),
                    "node_costs": "given by the caller" if costs_given else "measured on this graph (fp32, one "

@@ -79,15 +79,18 @@ def make_precision(job, name: str, recipe):
 
 def _compute_precision(job, name: str, recipe: OpenVINOComputeRecipe):
     """The artifact's IR run at ``recipe.inference_precision``: its drift under the budget, no new file."""
-    from edgeforge.quantize.drift import run_logits
+    from edgeforge.quantize.drift import Drift, run_logits
     from edgeforge.runtime import load
     from edgeforge.runtime.artifact import model_size
 
     if recipe.inference_precision == "bf16" and not has_bf16():
         raise EdgeforgeError(f"{name}: this CPU has no native bf16, so its drift cannot be measured here")
     ir = job.root / VARIANTS["openvino"].file
-    model = load(job.root, variant=name, model_file=ir, threads=job.threads)
-    drift = job.meter.score(run_logits(model, job.meter.pixel_values))
+    if job.budget.max_drift is None:  # no accuracy to keep: nothing to measure
+        drift = Drift.not_measured()
+    else:
+        model = load(job.root, variant=name, model_file=ir, threads=job.threads)
+        drift = job.meter.score(run_logits(model, job.meter.pixel_values))
     size = model_size(ir)
     details = {"recipe": recipe.to_json(), "drift": drift.to_json(job.budget.max_drift), "nodes_kept_float": [],
                "inference_precision": recipe.inference_precision, "same_file_as": "openvino",

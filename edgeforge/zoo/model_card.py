@@ -48,15 +48,15 @@ def card_body(record: dict, reference: dict) -> str:
         f"# {record['name']}",
         "",
         f"A small {reference['architectures'][0]} with the labels and image-processor settings of "
-        f"`{reference['hub_id']}` (at {data['size']}x{data['size']}), trained by edgeforge on its own synthetic "
+        f"`{reference['hub_id']}` (input {data['size']}x{data['size']}), trained by edgeforge on its own synthetic "
         f"`{data['kind']}` images so that accuracy and quantization drift can be measured offline. It has learnt "
         "the synthetic drawings, not real photos: do not use it on real images.",
         "",
         "## Held-out scores",
         "",
         f"On {data['heldout_samples']} samples of `edgeforge.data.synth` `{data['kind']}` drawn with seed "
-        f"{data['heldout_seed']} (never seen in training), PyTorch fp32, runtime pre- and post-processing "
-        "(label maps compared at the label resolution):",
+        f"{data['heldout_seed']} (never seen in training) at mixed sizes ({', '.join(data['mixed_sizes'])}), "
+        "PyTorch fp32, runtime pre- and post-processing (label maps compared at each image's own size):",
         "",
         "| metric | value |",
         "|---|---|",
@@ -64,6 +64,13 @@ def card_body(record: dict, reference: dict) -> str:
     ]
     if "pixel_accuracy" in scores:
         lines.append(f"| pixel accuracy | {scores['pixel_accuracy']:.4f} |")
+    if scores.get("by_size"):
+        lines += ["", "### By input size", "",
+                  f"Scores on {data['heldout_samples']} samples drawn at each size "
+                  "(seed {}, the image processor resizes them to the input):".format(data["heldout_seed"]), "",
+                  "| drawn at (width x height) | " + " | ".join(scores["by_size"]) + " |",
+                  "|---|" + "---|" * len(scores["by_size"]),
+                  f"| {METRIC_NAMES[metric]} | " + " | ".join(f"{v:.4f}" for v in scores["by_size"].values()) + " |"]
     per_class_key, heading = (("per_class_iou", "IoU") if "per_class_iou" in scores
                               else ("per_class_accuracy", "accuracy (recall)"))
     lines += ["", f"### Per-class {heading}", "", f"| id | class | {heading} |", "|---|---|---|"]
@@ -76,7 +83,8 @@ def card_body(record: dict, reference: dict) -> str:
         "| | |",
         "|---|---|",
         f"| data | `edgeforge.data.synth` `{data['kind']}` (generator version {data['generator_version']}), "
-        f"{data['train_samples']} samples drawn with seed {data['train_seed']} at {data['size']}x{data['size']}, "
+        f"{data['train_samples']} samples drawn with seed {data['train_seed']} at {drawn_at(data)}, each resized "
+        f"to the {data['size']}x{data['size']} input by the image processor, "
         f"iterated in epochs{', half of each batch mirrored (left/right classes swapped)' if settings['mirror'] else ''} |",
         f"| held-out split | {data['heldout_samples']} samples, seed {data['heldout_seed']} |",
         f"| architecture | {arch} ({record['parameters']:,} parameters) |",
@@ -100,6 +108,13 @@ def card_body(record: dict, reference: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def drawn_at(data: dict) -> str:
+    if data.get("draw_size", data["size"]) == "mixed":
+        return f"mixed sizes (one of {', '.join(data['mixed_sizes'])} each)"
+    side = data.get("draw_size", data["size"])
+    return f"{side}x{side}"
 
 
 def phase_text(phases: list[dict]) -> str:

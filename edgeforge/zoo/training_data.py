@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from edgeforge.data.synth import make_expression_sample, make_sample
+from edgeforge.data.synth import Size, make_expression_sample, make_sample
 from edgeforge.references import SYNTHETIC_KIND, label_names
 from edgeforge.runtime.preprocess import Preprocessor
 
@@ -27,17 +27,22 @@ MIRRORED_CLASSES = {
 PART_LABELS = "face-parsing"
 
 
-def draw_samples(name: str, seed: int, n: int, size: int, workers: int = 1, progress: bool = False,
-                 desc: str = "drawing", parts: bool = False) -> list[tuple]:
-    """Samples 0..n-1 of ``name``'s synthetic dataset with ``seed``: (PIL image, label) pairs, or with
-    ``parts`` (expressions only) (PIL image, emotion id, face-part label map) triples.
+def draw_samples(name: str, seed: int, n: int, size: Size, workers: int = 1, progress: bool = False,
+                 desc: str = "drawing", parts: bool = False, fit_to: Preprocessor | None = None) -> list[tuple]:
+    """Samples 0..n-1 of ``name``'s synthetic dataset with ``seed`` at ``size`` (a side, (width, height) or
+    "mixed"): (PIL image, label) pairs, or with ``parts`` (expressions only) (PIL image, emotion id,
+    face-part label map) triples.
 
+    ``fit_to``: each image resized as that image processor resizes it (its label maps by nearest
+    neighbour), once at drawing: what the model sees of a 512-pixel drawing without keeping 512-pixel
+    drawings in memory, and the processor's own resize of the result is then the identity.
     Drawing is pure Python/Pillow, so ``workers`` processes speed it up nearly linearly.
     """
     kind = SYNTHETIC_KIND[name]
     if parts and kind != "expressions":
         raise ValueError("part maps are drawn for the expressions dataset only")
-    jobs = [(kind, index, seed, size, parts) for index in range(n)]
+    fit = (fit_to.width, fit_to.height, int(fit_to.resample)) if fit_to is not None and fit_to.do_resize else None
+    jobs = [(kind, index, seed, size, parts, fit) for index in range(n)]
     # fork only: a spawned worker would re-run the caller's __main__ (the CLI has no guard to stop it).
     parallel = workers > 1 and n >= 64 and "fork" in multiprocessing.get_all_start_methods()
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if parallel else None
@@ -51,8 +56,19 @@ def draw_samples(name: str, seed: int, n: int, size: int, workers: int = 1, prog
 
 
 def _draw(job: tuple) -> tuple:
-    kind, index, seed, size, parts = job
-    return make_expression_sample(index, seed=seed, size=size) if parts else make_sample(kind, index, seed, size)
+    kind, index, seed, size, parts, fit = job
+    sample = make_expression_sample(index, seed=seed, size=size) if parts else make_sample(kind, index, seed, size)
+    if fit is None:
+        return sample
+    width, height, resample = fit
+    image = sample[0].resize((width, height), resample=resample, reducing_gap=None)
+    return (image, *(_fit_label(label, width, height) for label in sample[1:]))
+
+
+def _fit_label(label, width: int, height: int):
+    if not isinstance(label, np.ndarray) or label.shape == (height, width):
+        return label
+    return np.asarray(Image.fromarray(label).resize((width, height), Image.Resampling.NEAREST))
 
 
 def mirror_table(name: str) -> np.ndarray:

@@ -20,11 +20,18 @@ from edgeforge.data.synth.samples import (
                                           GENERATOR_VERSION,
                                           KINDS,
                                           MIN_SIZE,
+                                          MIXED,
+                                          MIXED_SIZES,
+                                          Size,
                                           label_names_for,
                                           make_expression_sample,
                                           make_sample,
+                                          parse_size,
+                                          sample_size,
+                                          size_text,
 )
 from edgeforge.data.synth.writer import dataset_description, write_dataset
 
-__all__ = ["GENERATOR_VERSION", "KINDS", "MIN_SIZE", "dataset_description", "label_names_for",
-           "make_expression_sample", "make_sample", "write_dataset"]
+__all__ = ["GENERATOR_VERSION", "KINDS", "MIN_SIZE", "MIXED", "MIXED_SIZES", "Size", "dataset_description",
+           "label_names_for", "make_expression_sample", "make_sample", "parse_size", "sample_size", "size_text",
+           "write_dataset"]

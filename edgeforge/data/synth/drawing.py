@@ -34,7 +34,7 @@ class Canvas:
 
     def __init__(self, background: Image.Image, with_labels: bool = True):
         self.image = background
-        self.size = background.width
+        self.width, self.height = background.size
         self._rgb = ImageDraw.Draw(self.image)
         self.label = Image.new("L", background.size, 0) if with_labels else None
         self._ids = ImageDraw.Draw(self.label) if with_labels else None
@@ -148,22 +148,26 @@ def random_blob(rng: np.random.Generator, cx: float, cy: float, radius: float) -
 
 
 @lru_cache(maxsize=8)
-def _unit_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates scaled to [-0.5, 0.5), shared by the gradient and lighting fields."""
-    axis = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
-    return np.meshgrid(axis, axis)
+def _unit_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates centred on the image, in units of its longer side (so the square's run over
+    [-0.5, 0.5)), shared by the gradient and lighting fields."""
+    side = max(width, height)
+    x = (np.arange(width, dtype=np.float32) + 0.5 - width / 2) / side
+    y = (np.arange(height, dtype=np.float32) + 0.5 - height / 2) / side
+    return np.meshgrid(x, y)
 
 
-def make_background(size: int, rng: np.random.Generator) -> Image.Image:
+def make_background(width: int, height: int, rng: np.random.Generator) -> Image.Image:
     """A flat, gradient, striped or blotchy backdrop (all labelled background)."""
     a, b = random_colour(rng), random_colour(rng)
     style = rng.integers(4)
+    size = (width, height)
     if style == 0:
-        return Image.new("RGB", (size, size), a)
+        return Image.new("RGB", size, a)
     if style == 3:
         cells = rng.integers(0, 256, (int(rng.integers(3, 9)),) * 2 + (3,), dtype=np.uint8)
-        return Image.fromarray(cells).resize((size, size), Image.Resampling.BICUBIC)
-    xx, yy = _unit_grid(size)
+        return Image.fromarray(cells).resize(size, Image.Resampling.BICUBIC)
+    xx, yy = _unit_grid(width, height)
     angle = rng.uniform(0, 2 * np.pi)
     along = xx * math.cos(angle) + yy * math.sin(angle)
     if style == 1:  # linear gradient from a to b
@@ -171,12 +175,13 @@ def make_background(size: int, rng: np.random.Generator) -> Image.Image:
     else:  # stripes of a and b
         weight = ((along / rng.uniform(0.03, 0.2)) % 2 < 1) * 255.0
     mask = Image.fromarray(weight.astype(np.uint8))
-    return Image.composite(Image.new("RGB", (size, size), b), Image.new("RGB", (size, size), a), mask)
+    return Image.composite(Image.new("RGB", size, b), Image.new("RGB", size, a), mask)
 
 
 def draw_clutter(canvas: Canvas, rng: np.random.Generator) -> None:
     """Random background objects, so the model cannot segment 'anything not flat'."""
-    pen = Pen(canvas, Frame(0, 0, canvas.size))  # unit = image side
+    # Local x and y both run over 0..1 across the image (unit = its height, x stretched to its width).
+    pen = Pen(canvas, Frame(0, 0, canvas.height, stretch=canvas.width / canvas.height))
     for _ in range(int(rng.integers(1, 8))):
         cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.04, 0.25)
         colour, shape = random_colour(rng), rng.integers(4)
@@ -193,18 +198,18 @@ def draw_clutter(canvas: Canvas, rng: np.random.Generator) -> None:
 
 def apply_camera_effects(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Blur, a lighting gradient with a colour cast, and sensor noise: image only, never labels."""
-    size = image.width
+    width, height = image.size
     if rng.random() < 0.5:
         # A box blur looks like defocus as much as a Gaussian does, at a third of the cost.
-        image = image.filter(ImageFilter.BoxBlur(rng.uniform(0.3, 1.5) * size / 256))
-    xx, yy = _unit_grid(size)
+        image = image.filter(ImageFilter.BoxBlur(rng.uniform(0.3, 1.5) * min(width, height) / 256))
+    xx, yy = _unit_grid(width, height)
     angle, strength = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.6)
     light = rng.uniform(0.75, 1.15) * (1 + strength * (xx * math.cos(angle) + yy * math.sin(angle)))
     pixels = np.asarray(image, dtype=np.float32)
     pixels *= light[..., None]
     pixels *= (1 + rng.normal(0, 0.04, 3)).astype(np.float32)  # colour cast
     if rng.random() < 0.7:
-        pixels += _noise_patch(size, rng) * np.float32(rng.uniform(1, 9))
+        pixels += _noise_patch(width, height, rng) * np.float32(rng.uniform(1, 9))
     pixels += 0.5  # round, not truncate
     np.clip(pixels, 0, 255, out=pixels)
     return Image.fromarray(pixels.astype(np.uint8))
@@ -217,9 +222,10 @@ def _noise_bank(size: int) -> np.ndarray:
     return np.random.default_rng(0).standard_normal((2 * size, 2 * size, 1), dtype=np.float32)
 
 
-def _noise_patch(size: int, rng: np.random.Generator) -> np.ndarray:
+def _noise_patch(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """Luminance noise (shared by the channels), a window of the noise bank at a random offset."""
-    x, y = rng.integers(0, size, 2)
-    return _noise_bank(size)[y : y + size, x : x + size]
+    side = max(width, height)
+    x, y = rng.integers(0, side, 2)
+    return _noise_bank(side)[y : y + height, x : x + width]
 
 

@@ -112,12 +112,14 @@ def random_face_look(rng: np.random.Generator) -> FaceLook:
 
 def draw_face_scene(canvas: Canvas, rng: np.random.Generator, expression: Expression, *, for_expressions: bool) -> None:
     """A head-and-shoulders portrait: aligned like CelebA-HQ, or a tight crop like FER for expressions."""
-    size = canvas.size
+    width, height = canvas.width, canvas.height
     if for_expressions:
         half, cx, cy = rng.uniform(0.27, 0.33), rng.uniform(0.45, 0.55), rng.uniform(0.43, 0.52)
     else:
         half, cx, cy = rng.uniform(0.16, 0.25), rng.uniform(0.4, 0.6), rng.uniform(0.38, 0.52)
-    frame = Frame(cx * size, cy * size, half * size, angle=math.radians(rng.uniform(-12, 12)))
+    # Sized by the picture's mean side (geometric): the face covers the same share of the picture's area
+    # whatever its aspect, as in a square one.
+    frame = Frame(cx * width, cy * height, half * math.sqrt(width * height), angle=math.radians(rng.uniform(-12, 12)))
     pen = Pen(canvas, frame)
     draw_portrait(pen, rng, random_face_look(rng), expression, for_expressions=for_expressions)
     if rng.random() < 0.3:

@@ -31,17 +31,19 @@ PERSON = {name: i for i, name in enumerate(label_names("clothes-parsing"))}
 
 
 def draw_person_scene(canvas: Canvas, rng: np.random.Generator) -> None:
-    """A full figure framed as ATR frames people: a portrait picture (width 0.65-0.8 of its height) the
-    person nearly fills, as the model sees it after the image processor resizes it to the square input,
-    which stretches it sideways by 1 / aspect."""
-    size = canvas.size
-    height = rng.uniform(0.82, 0.97) * size
-    stretch = 1 / rng.uniform(0.65, 0.8)
-    cx = rng.uniform(0.4, 0.6) * size
-    top = rng.uniform(0.1, 0.9) * (size - height)
+    """A full figure the picture's height nearly holds. A square canvas stands for an ATR portrait photo
+    (width 0.65-0.8 of its height) already resized to a square, as the model sees it after the image
+    processor, which stretches the person sideways by 1 / aspect; any other canvas is the photo itself,
+    the person at natural proportions (the processor then stretches it by whatever the aspect is)."""
+    width, height = canvas.width, canvas.height
+    figure_height = rng.uniform(0.82, 0.97) * height
+    photo_aspect = rng.uniform(0.65, 0.8)  # drawn for every canvas, so a square one stays as it always was
+    stretch = 1 / photo_aspect if width == height else 1.0
+    cx = rng.uniform(0.4, 0.6) * width
+    top = rng.uniform(0.1, 0.9) * (height - figure_height)
     # Rotate about the figure's middle: the frame origin is the head top, so shift the centre.
     angle = math.radians(rng.uniform(-5, 5))
-    unit = height / 8
+    unit = figure_height / 8
     frame = Frame(cx + stretch * 4 * unit * math.sin(angle), top + 4 * unit * (1 - math.cos(angle)), unit, angle,
                   stretch)
     pen = Pen(canvas, frame)

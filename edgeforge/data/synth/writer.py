@@ -14,6 +14,7 @@ from edgeforge.atomic import atomic_directory
 from edgeforge.contract import CLASSIFICATION, SEGMENTATION
 from edgeforge.data.synth.samples import (
     GENERATOR_VERSION,
+    Size,
     check_arguments,
     label_names_for,
     make_sample,
@@ -24,7 +25,7 @@ from edgeforge.references import REFERENCE_FOR_KIND
 
 
 def write_dataset(
-    kind: str, n: int, out_dir: str | Path, seed: int = 0, size: int = 256, *, progress: bool = True
+    kind: str, n: int, out_dir: str | Path, seed: int = 0, size: Size = 256, *, progress: bool = True
 ) -> dict:
     """Write ``n`` samples to ``out_dir`` in the layout of the real datasets; return a summary.
 
@@ -49,7 +50,7 @@ def write_dataset(
     return {"path": str(out_dir), "kind": kind, "n": n, "seconds": seconds, "images_per_second": n / seconds}
 
 
-def dataset_description(kind: str, *, n: int, seed: int, size: int) -> dict:
+def dataset_description(kind: str, *, n: int, seed: int, size: Size) -> dict:
     """The ``dataset.json`` contents: enough to regenerate the folder exactly."""
     names = label_names_for(kind)
     return {
@@ -61,7 +62,7 @@ def dataset_description(kind: str, *, n: int, seed: int, size: int) -> dict:
         "id2label": {str(i): name for i, name in enumerate(names)},
         "seed": seed,
         "n": n,
-        "size": size,
+        "size": list(size) if isinstance(size, tuple) else size,  # side, [width, height] or "mixed"
     }
 
 
