@@ -76,7 +76,7 @@ def budget_verdict(name: str, entry: dict, budget: float) -> dict | None:
         verdict["build_drift_points"] = built
         if bound is not None:
             verdict["disagreement"] = (
-                f"the build measured {built:.2f} points{on}, {built_record.get('confidence', 0.95):.0%} upper bound "
+                f"the build measured {built:.2f} points{on}, {built_record['confidence']:.0%} upper bound "
                 f"{bound:.2f}, and this run {measured:.2f}: a bound is exceeded that often by chance (or this "
                 "run's images are not of the kind the build checked on)")
         else:
@@ -122,8 +122,8 @@ def recommend(variants: dict, budget: float | None, threads: list[int]) -> dict:
         if budget is None:
             rule = rule.replace(" within the drift budget", "") + f"; {UNMEASURED}"
         if name is None:
-            result[target] = {"variant": None, "rule": rule,
-                              "why": f"no variant with measured speed is within the {budget:g}-point drift budget"}
+            within = f" within the {budget:g}-point drift budget" if budget is not None else ""
+            result[target] = {"variant": None, "rule": rule, "why": f"no variant with measured speed{within}"}
             continue
         entry = variants[name]
         result[target] = {

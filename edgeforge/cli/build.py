@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from edgeforge.contract import DEFAULT_MAX_DRIFT, VARIANTS
+from edgeforge.quantize.confidence import DEFAULT_CONFIDENCE
 from edgeforge.targets import TARGETS
 
 _CHECKPOINT_HELP = "local checkpoint directory (config.json + model.safetensors) or a Hugging Face hub id"
@@ -32,8 +33,9 @@ def register(sub) -> None:
                        "(as many as the bound needs; default: synthetic images for the labels, mixed sizes)")
     build.add_argument("--max-drift", type=float, default=DEFAULT_MAX_DRIFT,
                        help=f"accuracy budget in points against fp32 (mIoU or top-1 agreement; default {DEFAULT_MAX_DRIFT})")
-    build.add_argument("--confidence", type=float, default=0.95,
-                       help="the budget is checked on an upper bound of the drift at this confidence (default 0.95; "
+    build.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                       help="the budget is checked on an upper bound of the drift at this confidence "
+                       f"(default {DEFAULT_CONFIDENCE}; "
                        "0: the estimate on the held-out images alone); see `edgeforge quantize --help`")
     build.add_argument("--bench", choices=("quick", "full", "none"), default="quick",
                        help="benchmark after building: quick (few runs), full, or none (default quick)")
@@ -63,7 +65,8 @@ def _build(args) -> int:
 
     options = PipelineOptions(
         targets=parse_targets(args.targets) if args.targets else None,  # fail on a bad name before loading anything
-        precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift, confidence=args.confidence, bench=args.bench,
+        precisions=args.precisions, calibration=args.calibration, max_drift=args.max_drift,
+        confidence=args.confidence, bench=args.bench,
         report_dir=args.report, dataset=args.dataset, trust_pickle=args.trust_pickle, opset=args.opset, fold=args.fold,
         optimize=args.optimize, postprocess_in_graph=args.postprocess_in_graph,
     )

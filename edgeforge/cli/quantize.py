@@ -141,4 +141,3 @@ def format_report(report: dict) -> str:
         lines.append(f"  {name:16s} REJECTED: drift {drift_text(entry['drift'])} even with "
                      f"{len(entry['nodes_kept_float'])} node(s) in float")
     return "\n".join(lines)
-

@@ -62,13 +62,8 @@ def _draw(job: tuple) -> tuple:
         return sample
     width, height, resample = fit
     image = sample[0].resize((width, height), resample=resample, reducing_gap=None)
-    return (image, *(_fit_label(label, width, height) for label in sample[1:]))
-
-
-def _fit_label(label, width: int, height: int):
-    if not isinstance(label, np.ndarray) or label.shape == (height, width):
-        return label
-    return np.asarray(Image.fromarray(label).resize((width, height), Image.Resampling.NEAREST))
+    return (image, *(_resize_label(label, width, height) if isinstance(label, np.ndarray) else label
+                     for label in sample[1:]))
 
 
 def mirror_table(name: str) -> np.ndarray:
@@ -113,10 +108,10 @@ def batches(pool: list[tuple], preprocessor: Preprocessor, mirror: np.ndarray | 
                 chosen = [crop_sample(image, label, size, rng) for image, label in chosen]
             pixels = preprocessor([sample[0] for sample in chosen])
             if segmentation:
-                labels = np.stack([_resize_label(sample[1], size) for sample in chosen])
+                labels = np.stack([_resize_label(sample[1], size, size) for sample in chosen])
             else:
                 labels = np.array([sample[1] for sample in chosen])
-            parts = np.stack([_resize_label(sample[2], size) for sample in chosen]) if with_parts else None
+            parts = np.stack([_resize_label(sample[2], size, size) for sample in chosen]) if with_parts else None
             if mirror is not None:
                 flip = rng.random(len(chosen)) < 0.5
                 # Pre-processing is per pixel, so mirroring after it equals mirroring the image.
@@ -143,7 +138,8 @@ def crop_sample(image: Image.Image, label: np.ndarray, size: int, rng: np.random
     return image.crop((left, top, left + size, top + size)), label[top : top + size, left : left + size]
 
 
-def _resize_label(label: np.ndarray, size: int) -> np.ndarray:
-    if label.shape == (size, size):
+def _resize_label(label: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A class-id map at (width, height), by nearest neighbour (ids must not blend)."""
+    if label.shape == (height, width):
         return label
-    return np.asarray(Image.fromarray(label).resize((size, size), Image.Resampling.NEAREST))
+    return np.asarray(Image.fromarray(label).resize((width, height), Image.Resampling.NEAREST))
