@@ -130,6 +130,7 @@ def atomic_directory(path: str | os.PathLike, *, replaces: str | Callable[[Path]
         os.chmod(staging, _DIR_MODE)
         try:
             yield staging
+            _plain_modes(staging)
             _fsync_tree(staging)
             _swap_in(staging, path)
         finally:
@@ -288,6 +289,17 @@ def _fsync(path: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def _plain_modes(root: Path) -> None:
+    """Everything in a finished output gets a plain write's mode: libraries that write through temporary
+    files (safetensors' ``save_file`` under ``save_pretrained``) leave them owner-only."""
+    for directory, directories, files in os.walk(root):
+        for name in directories:
+            os.chmod(Path(directory) / name, _DIR_MODE)
+        for name in files:
+            if not (Path(directory) / name).is_symlink():
+                os.chmod(Path(directory) / name, _FILE_MODE)
 
 
 def _fsync_tree(root: Path) -> None:

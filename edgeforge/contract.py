@@ -80,6 +80,9 @@ class Variant:
     numeric: str  # the number format the weights are stored in: fp32, fp16, int8, uint8, int4, palette
     dtype: str | None = None  # the transformers.js ``dtype`` that loads the same file, if it does
     inference_precision: str | None = None  # OpenVINO: the compute precision the runtime asks for (f32, bf16)
+    # The arithmetic most of its FLOPs run in on a CPU (fp32, bf16, int8): the measured peak it is held to.
+    # fp16 and int4 weights are widened to fp32 for compute on x86 CPUs.
+    compute: str = "fp32"
 
     def __post_init__(self):
         suffix = PurePosixPath(self.file).suffix
@@ -96,9 +99,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     # transformers.js dtype names, files in onnx/
     Variant("fp32", "onnx/model.onnx", "fp32", "fp32", dtype="fp32"),
     Variant("fp16", "onnx/model_fp16.onnx", "fp16", "fp16", dtype="fp16"),
-    Variant("quantized", "onnx/model_quantized.onnx", "int8 (Conv static, MatMul/Gemm dynamic)", "int8", dtype="q8"),
-    Variant("int8", "onnx/model_int8.onnx", "int8 static QDQ (s8 activations, s8 weights)", "int8", dtype="int8"),
-    Variant("uint8", "onnx/model_uint8.onnx", "int8 dynamic (u8 weights)", "uint8", dtype="uint8"),
+    Variant("quantized", "onnx/model_quantized.onnx", "int8 (Conv static, MatMul/Gemm dynamic)", "int8", dtype="q8",
+            compute="int8"),
+    Variant("int8", "onnx/model_int8.onnx", "int8 static QDQ (s8 activations, s8 weights)", "int8", dtype="int8",
+            compute="int8"),
+    Variant("uint8", "onnx/model_uint8.onnx", "int8 dynamic (u8 weights)", "uint8", dtype="uint8", compute="int8"),
     Variant("q4", "onnx/model_q4.onnx", "int4 weight-only", "int4", dtype="q4"),
     # resize + argmax inside the graph (--postprocess-in-graph): takes an output size, returns labels
     Variant("labels", "onnx/model_labels.onnx", "fp32", "fp32"),
@@ -111,15 +116,17 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("coreml-palette6", "coreml/model_palette6.mlpackage", "6-bit palettized weights", "palette"),
     # OpenVINO IR (Intel CPUs and edge boxes): fp16-compressed weights, computed in f32 or bf16
     Variant("openvino", "openvino/model.xml", "fp16 weights, f32 compute", "fp16", inference_precision="f32"),
-    Variant("openvino-bf16", "openvino/model.xml", "fp16 weights, bf16 compute", "fp16", inference_precision="bf16"),
+    Variant("openvino-bf16", "openvino/model.xml", "fp16 weights, bf16 compute", "fp16", inference_precision="bf16",
+            compute="bf16"),
     Variant("openvino-int8", "openvino/model_int8.xml", "int8 (NNCF post-training, f32 elsewhere)", "int8",
-            inference_precision="f32"),
+            inference_precision="f32", compute="int8"),
     # LiteRT / TensorFlow Lite (Android, Linux boards): NCHW float input, logits out
     Variant("litert", "litert/model.tflite", "fp32", "fp32"),
     Variant("litert-fp16", "litert/model_fp16.tflite", "fp16 weights, f32 compute", "fp16"),
     Variant("litert-dynamic-int8", "litert/model_dynamic_int8.tflite", "int8 weights, dynamic-range int8 compute",
-            "int8"),
-    Variant("litert-int8", "litert/model_int8.tflite", "int8 static (calibrated) on Conv/FC, float elsewhere", "int8"),
+            "int8", compute="int8"),
+    Variant("litert-int8", "litert/model_int8.tflite", "int8 static (calibrated) on Conv/FC, float elsewhere", "int8",
+            compute="int8"),
 )}
 #: Other names apps use for a variant (transformers.js calls the default int8 file ``q8``).
 ALIASES = {"q8": "quantized"}

@@ -98,10 +98,22 @@ def test_bench_end_to_end_then_the_gate_both_ways(face_artifact, tmp_path, monke
     assert variants["ort"]["throughput"] == {"skipped": "fixed batch axis (one image per run)"}
     assert model["flops"]["flops_per_image"] > 1e8 and variants["fp32"]["gflops"]["2"] > 0
     assert report["peak"]["2"]["gflops"] > 0
+    kernels = report["peak"]["2"]["kernels"]  # each engine's own kernels (openvino is in the dev install)
+    assert {"onnxruntime fp32", "onnxruntime int8", "openvino fp32", "openvino int8"} <= set(kernels)
+    assert all(g > 0 for g in kernels.values()) and kernels["onnxruntime fp32"] == report["peak"]["2"]["gflops"]
+    assert variants["quantized"]["compute"] == "int8" and variants["fp32"]["compute"] == "fp32"
     assert set(model["recommendations"]) == {"cpu-server", "mobile", "browser"}
+    # The pipeline is timed with the fastest variant: predict() includes its model run and the stages.
+    stages = model["stages"]
+    fastest = min(variants, key=lambda name: variants[name]["latency"]["2"]["p50_ms"])
+    assert stages["variant"] == fastest and stages["threads"] == 2
+    assert all(stages[part]["n"] == 5 for part in ("preprocess", "forward", "postprocess", "predict"))
+    assert stages["predict"]["p50_ms"] > stages["forward"]["p50_ms"] * 0.8
     # The report and its figures.
     markdown = (report_dir / "report.md").read_text()
     assert "## face-parsing" in markdown and "| quantized | int8 |" in markdown and "needs macOS" in markdown
+    assert "(onnxruntime int8) |" in markdown and "(onnxruntime fp32) |" in markdown  # each held to its own peak
+    assert f"End to end with the fastest variant, **{fastest}** at 2 thread(s): `predict()` p50" in markdown
     plots = sorted(p.name for p in (report_dir / "plots").iterdir())
     assert plots == ["face-parsing-class-iou-drift.png", "face-parsing-latency.png", "face-parsing-pareto.png",
                      "face-parsing-side-by-side.png"]

@@ -152,3 +152,25 @@ def test_an_ir_that_disagrees_with_pytorch_is_refused(openvino_artifacts, mini_c
                     postprocess_in_graph=False, log=lambda _: None)
     with pytest.raises(EdgeforgeError, match="disagrees with PyTorch"):
         target._validate(job, openvino_artifacts["facial-emotions"] / "openvino" / "model.xml")
+
+
+@pytest.mark.parametrize("relative, passes", [(0.002, True), (0.05, False)])
+def test_flips_at_near_ties_pass_only_with_small_logit_differences(relative, passes, openvino_artifacts,
+                                                                  mini_checkpoints, tmp_path, monkeypatch):
+    """Random weights: 0.2 % of pixels flip where two classes nearly tie. That passes when the logits moved by
+    a fraction of a per cent (fp16 weights), not when they moved by 5 % of their size."""
+    from edgeforge.export import rewrite
+    from edgeforge.targets import openvino as target
+    from edgeforge.targets.base import ExportJob
+    from edgeforge.zoo.checkpoints import load_checkpoint
+
+    figures = {"max_abs_diff": relative * 2.0, "max_abs_logit": 2.0, "label_map_agreement": 0.998}
+    monkeypatch.setattr(rewrite, "compare_with_stock", lambda *args: (dict(figures), 0.998))
+    job = ExportJob(load_checkpoint(mini_checkpoints["face-parsing"]), tmp_path, tmp_path, _images("faces"),
+                    opset=17, fold=True, optimize=True, postprocess_in_graph=False, log=lambda _: None)
+    ir = openvino_artifacts["face-parsing"] / "openvino" / "model.xml"
+    if passes:
+        assert target._validate(job, ir)["relative_logit_diff"] == pytest.approx(relative)
+    else:
+        with pytest.raises(EdgeforgeError, match=r"5\.00% of the largest logit, limit 1%"):
+            target._validate(job, ir)

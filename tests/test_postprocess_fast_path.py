@@ -42,3 +42,11 @@ def test_fast_path_on_a_model_sized_map(factor):
     logits = np.stack([np.sin(xx / (9 + k)) * np.cos(yy / (7 + k)) * 6 for k in range(18)]).astype(np.float32)
     side = 128 * factor
     assert np.array_equal(resize_logits_argmax(logits, side, side), resize_logits_argmax_dense(logits, side, side))
+
+
+def test_a_noisy_map_equals_the_dense_computation():
+    """Random logits (a random-weight model's): boundaries nearly everywhere, ties for the lead included."""
+    rng = np.random.default_rng(11)
+    logits = rng.standard_normal((18, 160, 160)).astype(np.float32)
+    logits[3, ::7, ::5] = logits[:, ::7, ::5].max(axis=0)  # exact ties for the lead
+    assert np.array_equal(resize_logits_argmax(logits, 640, 640), resize_logits_argmax_dense(logits, 640, 640))

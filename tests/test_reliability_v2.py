@@ -280,5 +280,10 @@ def test_outputs_get_the_modes_a_plain_write_would(capsys, mini_artifacts, tmp_p
                  tmp_path / "out" / "in.json"]
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths}
         assert modes == {artifact.name: 0o755, "manifest.json": 0o644, "model_uint8.onnx": 0o644, "in.json": 0o644}
+        # save_pretrained writes model.safetensors through an owner-only temporary file
+        status, err = run(capsys, "zoo", "make", "face-parsing", "--mini", "-o", tmp_path / "checkpoint")
+        assert status == 0, err
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "checkpoint").iterdir()}
+        assert modes and set(modes.values()) == {0o644}, modes
     finally:
         os.umask(previous)

@@ -79,17 +79,14 @@ def time_creation(create: Callable[[], object], repeats: int = 3) -> dict:
 
 
 def time_stages(model, image, runs: int) -> dict:
-    """Pre- and post-processing of one image with the runtime's own ``Model.preprocess`` /
-    ``.postprocess``, timed apart from the model (``.forward``), which is timed per variant elsewhere."""
+    """Pre- and post-processing of one image with the runtime's own ``Model.preprocess`` / ``.postprocess``,
+    and ``predict()`` end to end beside the model's own run (``.forward``), in interleaved rounds."""
     pixel_values, pil_images = model.preprocess([image])
     logits = model.forward(pixel_values)
     sizes = [im.size for im in pil_images]
-    pre, post = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.preprocess([image])
-        pre.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        model.postprocess(logits, sizes)
-        post.append(time.perf_counter() - start)
-    return {"image_size": list(image.size), "preprocess": summarize(pre), "postprocess": summarize(post)}
+    items = [Timed("preprocess", lambda: model.preprocess([image])),
+             Timed("forward", lambda: model.forward(pixel_values)),
+             Timed("postprocess", lambda: model.postprocess(logits, sizes)),
+             Timed("predict", lambda: model.predict(image))]
+    samples = round_robin(items, runs, warmup=2)
+    return {"image_size": list(image.size), **{name: summarize(seconds) for name, seconds in samples.items()}}

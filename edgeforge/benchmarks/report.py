@@ -122,7 +122,8 @@ def _machine_section(report: dict) -> list[str]:
     machine, versions = report["machine"], report["versions"]
     load = machine.get("load_average_at_start")
     busy = load and load[0] > machine["available_cores"]
-    peak = ", ".join(f"{v['gflops']:.1f} GFLOP/s at {t} thread(s)" for t, v in report["peak"].items())
+    peak = "; ".join(f"at {t} thread(s) " + ", ".join(f"{name} {g:.1f}" for name, g in _kernels(v).items())
+                     for t, v in report["peak"].items())
     lines = [
         f"Run {report['created']} on **{machine['cpu']}**, {machine['available_cores']} core(s) available "
         f"({machine['logical_cores']} logical), {machine['ram_gib']} GiB RAM, flags: {', '.join(machine['flags']) or 'none'}.",
@@ -133,8 +134,8 @@ def _machine_section(report: dict) -> list[str]:
         "Method: per model, every variant and baseline is timed in interleaved rounds (one run of each per round, "
         "order rotated) after warm-up, so machine noise hits all alike; memory is the peak RSS of a fresh child "
         "process per variant.",
-        f"Machine peak (fp32 {report['peak'][next(iter(report['peak']))]['matmul_size']}² MatMul, onnxruntime, "
-        f"best run): {peak}.",
+        f"Machine peaks (GOP/s of one {report['peak'][next(iter(report['peak']))]['matmul_size']}² matrix product on "
+        f"each engine's own kernels, best run): {peak}.",
         "",
     ]
     return lines
@@ -213,8 +214,22 @@ def _dataset_line(model: dict) -> str:
     return text + (f" {data['note']}." if data.get("note") else "")
 
 
+def _kernels(peak: dict) -> dict[str, float]:
+    """"engine arithmetic" -> measured GOP/s (reports before 2026-12-07 measured onnxruntime fp32 alone)."""
+    return peak.get("kernels") or ({"onnxruntime fp32": peak["gflops"]} if peak.get("gflops") else {})
+
+
+def _peak_for(entry: dict, kernels: dict[str, float]) -> tuple[str | None, float | None]:
+    """The measured peak a variant is held to: its engine's kernel in its arithmetic, else onnxruntime's."""
+    compute = entry.get("compute", "fp32")
+    for name in (f"{entry.get('engine')} {compute}", f"onnxruntime {compute}", "onnxruntime fp32"):
+        if kernels.get(name):
+            return name, kernels[name]
+    return None, None
+
+
 def _details_table(model: dict, full: str, report: dict) -> list[str]:
-    peak = report["peak"].get(full, {}).get("gflops")
+    kernels = _kernels(report["peak"].get(full, {}))
     lines = ["Details (at {} thread(s)):".format(full), ""]
     lines += _table_header(["variant", "p99 ms", "mean ms", "session create ms", "fresh process: import + load s",
                             "first inference ms", "throughput img/s", "GFLOP/s", "% of peak"])
@@ -230,16 +245,21 @@ def _details_table(model: dict, full: str, report: dict) -> list[str]:
                 _num((memory.get("import_s") or 0) + memory["load_s"], 2) if "load_s" in memory else _err(memory),
                 _num(memory["first_inference_s"] * 1e3, 1) if "first_inference_s" in memory else DASH,
                 _num(throughput.get("images_per_s"), 1) if "images_per_s" in throughput else throughput.get("skipped", DASH),
-                _num(gflops, 1), _num(100 * gflops / peak, 1) if gflops and peak else DASH,
+                _num(gflops, 1), _share_of_peak(gflops, *_peak_for(entry, kernels)),
             ]))
     lines.append("")
-    if peak:
-        lines.append(f"GFLOP/s = the stock architecture's FLOPs per image / p50 (an effective rate: edgeforge's folded "
-                     f"SegFormer head does fewer FLOPs, so its variants can pass 100 %); % of peak against this run's "
-                     f"fp32 MatMul peak ({peak:.1f} GFLOP/s). Quantized variants do the same arithmetic in int8, so "
-                     "they can exceed the fp32 peak share too.")
+    if kernels:
+        lines.append("GFLOP/s = the stock architecture's FLOPs per image / p50 (an effective rate: edgeforge's folded "
+                     "SegFormer head does fewer FLOPs, so its variants can pass 100 %); % of peak against this run's "
+                     "measured peak of the variant's engine in the arithmetic most of its FLOPs run in (named; "
+                     "onnxruntime's where its own engine's was not measured). Mixed-precision variants run some "
+                     "layers in float, so they stay further below their int8 or bf16 peak.")
         lines.append("")
     return lines
+
+
+def _share_of_peak(gflops: float | None, kernel: str | None, peak: float | None) -> str:
+    return f"{100 * gflops / peak:.1f} ({kernel})" if gflops and peak else DASH
 
 
 def _drift_table(model: dict) -> list[str]:
@@ -279,9 +299,15 @@ def _stages(model: dict) -> list[str]:
     if not stages:
         return []
     width, height = stages["image_size"]
-    return [f"Pipeline outside the model (runtime code, the same for every variant), {width}×{height} image: "
-            f"preprocess p50 {_num(stages['preprocess']['p50_ms'])} ms, postprocess p50 "
-            f"{_num(stages['postprocess']['p50_ms'])} ms.", ""]
+    lines = [f"Pipeline outside the model (runtime code, the same for every variant), {width}×{height} image: "
+             f"preprocess p50 {_num(stages['preprocess']['p50_ms'])} ms, postprocess p50 "
+             f"{_num(stages['postprocess']['p50_ms'])} ms."]
+    if "predict" in stages:  # reports before 2026-12-07 timed the stages alone
+        predict, forward = stages["predict"]["p50_ms"], stages["forward"]["p50_ms"]
+        lines.append(f"End to end with the fastest variant, **{stages['variant']}** at {stages['threads']} "
+                     f"thread(s): `predict()` p50 {_num(predict)} ms = **{predict / forward:.3f}×** its model run "
+                     f"alone ({_num(forward)} ms), timed in the same interleaved rounds.")
+    return [" ".join(lines), ""]
 
 
 def _recommendations(model: dict) -> list[str]:

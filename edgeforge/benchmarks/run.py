@@ -18,9 +18,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgeforge.benchmarks import baselines as base
-from edgeforge.benchmarks.latency import (
-    time_stages,
-)
 from edgeforge.benchmarks.options import BenchOptions
 from edgeforge.benchmarks.report import check_report_dir, slug
 from edgeforge.benchmarks.runners import (
@@ -36,6 +33,7 @@ from edgeforge.benchmarks.timing import (
     cold_start,
     efficiency,
     latency,
+    pipeline,
     record_of,
     speedups,
     step,
@@ -86,13 +84,13 @@ def bench(artifact_dir: str | Path, dataset: str | Path | None = None, report_di
 
 
 def start_report(options: BenchOptions, log) -> dict:
-    """Machine, versions, settings and the machine's measured fp32 peak (at every thread count)."""
+    """Machine, versions, settings and the machine's measured peaks (at every thread count)."""
     from edgeforge.benchmarks.machine import machine_info, versions
     from edgeforge.benchmarks.peak import measure_peak_gflops
 
     options.check()
     threads = options.thread_counts()
-    with step(log, "measuring fp32 MatMul peak"):
+    with step(log, "measuring the engines' matrix-product peaks"):
         peak = {str(t): measure_peak_gflops(t, options.peak_size) for t in threads}
     return {
         "format": REPORT_FORMAT,
@@ -167,7 +165,7 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
         with step(log, f"throughput, batch {options.throughput_batch}, {full} thread(s)"):
             throughput(entry, runners, pixel_values, options, full)
         with step(log, "pre- and post-processing"):
-            entry["stages"] = time_stages(reference, first_image, max(options.runs, 5))
+            pipeline(entry, runners, first_image, max(options.runs, 5), full)
         speedups(entry, threads)
         efficiency(entry, root, height, width, log)
         if options.accuracy and options.ray:
@@ -268,6 +266,7 @@ def _record_descriptions(entry: dict, runners: list[Runner], baseline_info: dict
         if runner.kind == VARIANT:
             record = entry["variants"].setdefault(runner.name, dict(entry["variants"][runner.key.name]))
             record["provider"], record["engine"] = runner.provider, runner.engine
+            record["compute"] = VARIANTS[runner.key.name].compute
         elif runner.name not in entry["baselines"]:
             record = {"kind": BASELINE, "label": base.LABELS[runner.name], "provider": runner.provider,
                       "engine": runner.engine, "precision": "fp32",
@@ -276,7 +275,7 @@ def _record_descriptions(entry: dict, runners: list[Runner], baseline_info: dict
             if peer is not None:
                 from edgeforge.runtime.artifact import companion_files
 
-                record["precision"] = VARIANTS[peer.variant].precision
+                record["precision"], record["compute"] = VARIANTS[peer.variant].precision, VARIANTS[peer.variant].compute
                 record["file"] = "(converted in a temporary directory)"
                 files = [peer.path, *(peer.path.parent / name for name in companion_files(peer.path))]
                 record["size"] = {**compressed_sizes(files), "files": [p.name for p in files]}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeforge.benchmarks.latency import Timed, round_robin, summarize, time_creation
+from edgeforge.benchmarks.latency import Timed, round_robin, summarize, time_creation, time_stages
 from edgeforge.benchmarks.options import BenchOptions
 from edgeforge.benchmarks.runners import VARIANT, Runner
 
@@ -91,3 +91,13 @@ def step(log, title: str):
     started = time.perf_counter()
     yield
     log(f"  {title} ... {time.perf_counter() - started:.1f} s")
+
+
+def pipeline(entry: dict, runners: list[Runner], image, runs: int, threads: int) -> None:
+    """Pre-, post-processing and ``predict()`` end to end with the fastest variant at ``threads`` (the one
+    an app would ship), beside that variant's own model run."""
+    timed = [r for r in runners if r.kind == VARIANT and r.threads == threads and r.reload is not None]
+    if not timed:
+        return
+    fastest = min(timed, key=lambda r: record_of(entry, r)["latency"][str(threads)]["p50_ms"])
+    entry["stages"] = {"variant": fastest.name, "threads": threads, **time_stages(fastest.reload(), image, runs)}

@@ -44,9 +44,11 @@ def resize_logits_argmax(logits: np.ndarray, height: int, width: int) -> np.ndar
     winner = pixels.argmax(axis=2)
     if logits.shape[0] > 1:
         # A corner is decided when its best class leads the runner-up by more than rounding can move.
-        best = np.take_along_axis(pixels, winner[:, :, None], axis=2)[:, :, 0]
-        runner_up = np.where(np.arange(pixels.shape[2]) == winner[:, :, None], -np.inf, pixels).max(axis=2)
-        scale = np.maximum(np.abs(best), np.abs(pixels.min(axis=2))) + 1.0
+        # (Reductions over the class planes of (C, h, w): numpy is slow along a short last axis.)
+        best = logits.max(axis=0)
+        runner_up = np.where(logits < best, logits, -np.inf).max(axis=0)
+        runner_up = np.where((logits == best).sum(axis=0) > 1, best, runner_up)  # a tie for the lead
+        scale = np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0
         winner = np.where(best - runner_up > MARGIN * scale, winner, -1)  # -1: undecided
     label = winner.astype(np.int16 if logits.shape[0] < 32767 else np.int64)
     rows0, rows1 = label[r0], label[r1]

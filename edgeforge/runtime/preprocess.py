@@ -7,6 +7,7 @@ runtime logits match transformers' to float precision.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -82,6 +83,20 @@ class Preprocessor:
         if self.do_resize:
             image = image.resize((self.width, self.height), resample=self.resample, reducing_gap=None)
         pixels = np.asarray(image)
+        if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+            # 256 possible values per channel: look each up in the table of their exact results.
+            return np.stack([self._table[channel].take(pixels[:, :, channel]) for channel in range(3)])
+        return self._compute(pixels)
+
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        """(3, 256) float32: what ``_compute`` gives each uint8 value in each channel. The computation is
+        elementwise, so looking values up gives the same floats, about 4x faster at 512x512."""
+        values = np.arange(256, dtype=np.uint8).reshape(256, 1, 1).repeat(3, axis=2)
+        return np.ascontiguousarray(self._compute(values)[:, :, 0])
+
+    def _compute(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W, 3) pixels -> (3, H, W) float32, with transformers' operations in its order and dtypes."""
         if self.do_rescale:
             pixels = (pixels.astype(np.float64) * self.rescale_factor).astype(np.float32)
         else:

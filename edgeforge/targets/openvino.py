@@ -16,8 +16,12 @@ from edgeforge.quantize.recipes import NNCFInt8Recipe, OpenVINOComputeRecipe
 from edgeforge.targets.base import ExportJob, Target, register
 
 #: The IR's label maps must agree with the stock PyTorch model's on this share of pixels (top-1 on every
-#: image for classification); fp16-compressed weights move logits by ~1e-3, not decisions.
+#: image for classification); fp16-compressed weights move logits by ~1e-3, not decisions ...
 MIN_AGREEMENT = 0.999
+#: ... unless its logits are within this share of the largest one: then every flipped pixel was a near-tie,
+#: which random weights are full of (b5's flipped 0.13 %). fp16 weights measured 0.05-0.18 % here (the minis
+#: and the full-size random b2 and ViT); a wrong conversion is off by the logits' own size.
+MAX_RELATIVE_DIFF = 0.01
 INSTALL = "pip install 'edgeforge[openvino]'"
 
 
@@ -65,9 +69,11 @@ def _validate(job: ExportJob, ir_path: Path) -> dict:
         checkpoint, lambda pixels: np.concatenate([engine.run(pixels[i : i + 1]) for i in range(len(pixels))]),
         job.images)
     figures["inference_precision"] = "f32"
-    if agreement < MIN_AGREEMENT:
+    figures["relative_logit_diff"] = relative = figures["max_abs_diff"] / max(figures["max_abs_logit"], 1e-30)
+    if agreement < MIN_AGREEMENT and relative > MAX_RELATIVE_DIFF:
         raise EdgeforgeError(f"the OpenVINO IR of {checkpoint.source} disagrees with PyTorch ({agreement:.4%} "
-                             f"agreement, limit {MIN_AGREEMENT:.1%}); not writing it")
+                             f"agreement, limit {MIN_AGREEMENT:.1%}; max |logit diff| {relative:.2%} of the largest "
+                             f"logit, limit {MAX_RELATIVE_DIFF:.0%}); not writing it")
     return figures
 
 
