@@ -116,6 +116,7 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
     weights make drift meaningless (near-tie logits), so no budget (``quantize(budget=None)``) and each
     precision keeps in float what the trained mini of the family needed (``transferred_float_nodes``)."""
     from edgeforge.contract import VARIANTS
+    from edgeforge.quantize.drift import drift_text
     from edgeforge.stages import quantize
     from edgeforge.targets import TARGETS
 
@@ -143,8 +144,8 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
     report = quantize(artifact, precisions=precisions, node_costs=node_costs, log=lambda line: log("  " + line),
                       **options)
     log(f"  quantized in {time.perf_counter() - started:.1f} s")
-    notes[:0] = [f"{name} rejected: drift {entry['drift']['drift_points']:.2f} points, over the budget"
-                 for name, entry in report["rejected"].items()]
+    notes[:0] = [f"{name} rejected: drift {drift_text(entry['drift'])}, over the {entry['drift']['budget_points']}-point "
+                 "budget" for name, entry in report["rejected"].items()]
     return "; ".join(notes) or None
 
 

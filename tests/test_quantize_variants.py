@@ -131,6 +131,13 @@ def test_nodes_asked_to_stay_float_stay_float(models, tmp_path):
     assert not any(name.endswith("_DequantizeLinear_Output") for name in quantized_inputs)
     with pytest.raises(EdgeforgeError, match="no node named /nowhere/Conv"):
         quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1), keep_float=["/nowhere/Conv"], **QUIET)
+    with pytest.raises(EdgeforgeError, match="no node named /nowhere/Conv"):
+        quantize(root, precisions="quantized", calibration=Calibration(None, 1, 1),
+                 keep_float={"uint8": ["/nowhere/Conv"]}, **QUIET)
+    # Another target's names (OpenVINO's IR ops) are not this graph's to check.
+    report = quantize(root, precisions="uint8", calibration=Calibration(None, 1, 1), budget=None,
+                      keep_float={"openvino-int8": ["/x/Conv/WithoutBiases"]}, **QUIET)
+    assert report["variants"]["uint8"]["nodes_kept_float"] == []
 
 
 def test_given_node_costs_reach_the_search_instead_of_measured_ones(models, tmp_path, monkeypatch):

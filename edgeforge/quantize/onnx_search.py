@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from edgeforge.contract import VARIANTS
 from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.budget import Budget, Outcome, fit_to_budget
 
@@ -20,7 +21,10 @@ class OnnxContext:
         self._node_costs: dict[str, float] | None = None
         if job.node_costs is not None:
             self._node_costs = self._checked_costs(job.node_costs)
-        asked = job.keep_float.values() if isinstance(job.keep_float, Mapping) else [job.keep_float]
+        # Per precision: only the ONNX precisions' names are this graph's (OpenVINO's and LiteRT's name theirs).
+        asked = ([nodes for precision, nodes in job.keep_float.items()
+                  if precision in VARIANTS and VARIANTS[precision].format == "onnx"]
+                 if isinstance(job.keep_float, Mapping) else [job.keep_float])
         names = frozenset().union(*map(frozenset, asked))
         if names:
             self.require_nodes(names, "--keep-float")
