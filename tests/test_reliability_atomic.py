@@ -274,3 +274,31 @@ def test_interrupt_inside_generated_code_still_exits_130(tmp_path):
                           timeout=120)
     assert done.returncode == 130, done.stderr
     assert "interrupted; no partial output was kept" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_sigterm_lost_in_a_finalizer_still_stops_the_commit(tmp_path):
+    """SIGTERM's KeyboardInterrupt raised inside a ``__del__`` is only printed by Python; the work goes on. The
+    output must still not be committed, and the block end like Ctrl-C (seen once in CI: a build exited 0)."""
+    import gc
+
+    class Finalized:
+        def __del__(self):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # SIGTERM arriving during a finalizer
+
+    out = tmp_path / "out"
+    printed = []  # what Python would print as "Exception ignored in ..." with a traceback
+    hook, sys.unraisablehook = sys.unraisablehook, printed.append
+    try:
+        with pytest.raises(KeyboardInterrupt, match="signal 15"):
+            with atomic_directory(out, replaces="a.txt") as staging:
+                Finalized()
+                gc.collect()
+                (staging / "a.txt").write_text("complete, but the process was told to stop")
+    finally:
+        sys.unraisablehook = hook
+    assert printed == []
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with atomic_directory(out, replaces="a.txt") as staging:  # the next output is not refused
+        (staging / "a.txt").write_text("x")
+    assert (out / "a.txt").read_text() == "x"
