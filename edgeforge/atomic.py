@@ -53,11 +53,6 @@ def _umask() -> int:
 _FILE_MODE, _DIR_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
 
 
-def plain_file_mode(path: str | os.PathLike) -> None:
-    """Give a file a library wrote the mode a plain open() would (ai-edge-quantizer writes 0755 files)."""
-    os.chmod(path, _FILE_MODE)
-
-
 class OutputError(EdgeforgeError):
     """An output could not be written (full disk, quota, read-only); the previous one is unchanged."""
 
@@ -321,7 +316,8 @@ def _fsync(path: Path) -> None:
 
 def _plain_modes(root: Path) -> None:
     """Everything in a finished output gets a plain write's mode: libraries that write through temporary
-    files (safetensors' ``save_file`` under ``save_pretrained``) leave them owner-only."""
+    files leave them owner-only (safetensors' ``save_file`` under ``save_pretrained``), others executable
+    (ai-edge-quantizer's 0755)."""
     for directory, directories, files in os.walk(root):
         for name in directories:
             os.chmod(Path(directory) / name, _DIR_MODE)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeforge.atomic import plain_file_mode
 from edgeforge.errors import EdgeforgeError
 from edgeforge.quantize.recipes import LiteRTRecipe
 
@@ -48,8 +47,7 @@ class LiteRTQuantizer:
                 self._ranges = engine.calibrate(self._calibration)
             result = engine.quantize(self._ranges if engine.need_calibration else None, enable_progress_report=False)
         out_path = Path(out_path)
-        result.export_model(str(out_path), overwrite=True)
-        plain_file_mode(out_path)
+        result.export_model(str(out_path), overwrite=True)  # 0755; the output's commit makes it a plain file
         return out_path
 
     def _recipe(self, keep_float: frozenset[str]):
