@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="time nothing: judge the baselines of the report already in --report by its trained "
+                             "minis (see judge_baselines_by_minis) and write it again")
     return parser.parse_args(argv)
 
 
@@ -272,6 +275,37 @@ def build_artifact(row: str, name: str, rows: list[tuple[str, str]], work: Path,
     return checkpoint, artifact, [note] if note else []
 
 
+def judge_baselines_by_minis(report: dict) -> None:
+    """Random weights have no drift to measure, for baselines as for variants. A full-size variant exists only if
+    its precision met the budget on the trained mini; hold each baseline (OpenVINO's NNCF int8 of the plain
+    export, ...) to the same rule: its drift on the trained mini in this report, then the head-to-head again."""
+    from edgeforge.benchmarks.recommend import PROXY_DRIFT, baseline_drift, head_to_head
+
+    minis = {entry["name"]: entry for entry in report["models"] if entry.get("matrix_row") == MINIS}
+    for entry in report["models"]:
+        name = next((n for n in NAMES if entry["name"] == row_label(FULL, n)), None)
+        mini = minis.get(row_label(MINIS, name)) if name else None
+        if entry.get("matrix_row") == FULL and mini is not None and mini.get("drift_budget_points") is not None:
+            for baseline, record in entry["baselines"].items():
+                points, _, on = baseline_drift(mini["baselines"].get(baseline) or {}, mini["drift_budget_points"])
+                if points is not None:
+                    record[PROXY_DRIFT] = {"points": points, "on": f"{mini['name']}, {on}",
+                                           "budget_points": mini["drift_budget_points"]}
+        entry["head_to_head"] = head_to_head(entry, entry.get("drift_budget_points"), entry["threads"][0])
+
+
+def rejudge(report_dir: Path) -> int:
+    """``--judge-only``: the report in ``report_dir`` with its baselines judged by the minis; nothing re-timed."""
+    from edgeforge.benchmarks.report import PLOTS, read_report, write_report
+
+    report = read_report(report_dir / "report.json")
+    assets = {png.name: png.read_bytes() for png in sorted((report_dir / PLOTS).glob("*.png"))}
+    judge_baselines_by_minis(report)
+    write_report(report, report_dir, assets)
+    print(f"wrote {report_dir / 'report.md'} (baselines judged by the trained minis; no figure re-measured)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -279,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     from edgeforge.benchmarks.run import bench_model, start_report
 
     args = parse_args(argv)
+    if args.judge_only:
+        return rejudge(Path(args.report))
     rows = matrix_rows(args)
     log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (keeps the bars intact)
     work = Path(args.work)
@@ -297,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         report["models"].append(entry)
         assets.update(extra)
     report["seconds"] = time.perf_counter() - started
+    judge_baselines_by_minis(report)
     write_report(report, args.report, assets)
     print(f"wrote {Path(args.report) / 'report.md'} ({len(rows)} model(s) in {report['seconds'] / 60:.1f} min)")
     return 0

@@ -72,3 +72,34 @@ def test_fallback_to_torch_onnx_is_labelled_when_optimum_fails(mini_checkpoints,
 def test_missing_checkpoint_is_an_edgeforge_error(tmp_path):
     with pytest.raises(EdgeforgeError, match="does not exist"):
         baselines.load_pytorch(str(tmp_path / "gone"))
+
+
+def test_a_baseline_is_scored_on_the_builds_held_out_images_with_the_builds_bound(trained_artifacts, tmp_path):
+    """The check must give a baseline exactly the figure the build gave a variant: scored as a "baseline", the
+    build's own uint8 variant gets the drift and bound its manifest records."""
+    import shutil
+
+    from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK, check_baselines
+    from edgeforge.runtime.manifest import read_manifest, write_manifest
+    from edgeforge.stages import quantize
+
+    root = tmp_path / "clothes"
+    shutil.copytree(trained_artifacts["clothes-parsing"], root)
+    quantize(root, precisions="uint8", log=lambda *_: None)
+    built = read_manifest(root)["variants"]["uint8"]
+    info = {"plain_onnx": baselines.PlainOnnx(baselines.OPTIMUM, root / "onnx" / "model.onnx"),
+            "peers": [baselines.Peer("as-built", root / built["file"], "fp32")]}
+    entry = {"baselines": {baselines.OPTIMUM: {}, "as-built": {}}, "notes": []}
+    check_baselines(entry, root, info, 0.5, lambda *_: None)
+    checked = entry["baselines"]["as-built"][BUDGET_CHECK]
+    assert checked["num_images"] == built["drift"]["num_images"] == 64
+    assert checked["drift_points"] == built["drift"]["drift_points"]
+    assert checked["drift_bound_points"] == built["drift"]["drift_bound_points"] and checked["passed"]
+    assert entry["baselines"][baselines.OPTIMUM][BUDGET_CHECK]["drift_points"] == 0.0  # fp32 itself
+    # held-out images from a folder are not kept: no check, and the report says why
+    manifest = read_manifest(root)
+    manifest["quantization"]["eval_set"]["source"] = "photos/ (12 images)"
+    write_manifest(root, {k: v for k, v in manifest.items() if k not in ("format", "files")})
+    entry = {"baselines": {"as-built": {}}, "notes": []}
+    check_baselines(entry, root, info, 0.5, lambda *_: None)
+    assert BUDGET_CHECK not in entry["baselines"]["as-built"] and "from a folder" in entry["notes"][0]

@@ -87,3 +87,35 @@ def test_each_mini_node_stands_for_its_full_size_counterparts(matrix):
     counterparts = matrix.full_size_counterparts(mini, full)
     assert counterparts == {seg.format(2, 0): [seg.format(2, i) for i in range(40)],
                             seg.format(3, 0): [seg.format(3, i) for i in range(3)], "/m/head/Conv": ["/m/head/Conv"]}
+
+
+def test_full_size_baselines_are_judged_by_the_trained_mini_like_the_variants(matrix, tmp_path):
+    from edgeforge.benchmarks.recommend import PROXY_DRIFT
+
+    def timed(ms, drift=None):
+        record = {"kind": "baseline", "latency": {"2": {"p50_ms": ms}}}
+        if drift is not None:
+            record["drift"] = {"drift_points": drift}
+        return record
+
+    def variant(ms):
+        return {"kind": "variant", "format": "openvino", "file": "openvino/model.xml", "latency": {"2": {"p50_ms": ms}},
+                "size": {"bytes": 10, "gzip_bytes": 9, "zstd_bytes": 8}}
+
+    mini = {"name": matrix.row_label("minis", "clothes-parsing"), "matrix_row": "minis", "drift_budget_points": 0.5,
+            "threads": [2], "variants": {"openvino": {**variant(2.0), "drift": {"drift_points": 0.1}}},
+            "baselines": {"nncf-plain": timed(1.5, 98.3), "f32-plain": timed(3.0, 0.2)},
+            "recommendations": {"cpu-server": {"variant": "openvino"}}}
+    full = {"name": matrix.row_label("full", "clothes-parsing"), "matrix_row": "full", "drift_budget_points": None,
+            "threads": [2], "variants": {"openvino": variant(130.0)},
+            "baselines": {"nncf-plain": timed(135.0), "f32-plain": timed(300.0)},
+            "recommendations": {"cpu-server": {"variant": "openvino"}}}
+    report = {"format": "edgeforge-bench/1", "models": [mini, full]}
+    matrix.judge_baselines_by_minis(report)
+    assert full["baselines"]["nncf-plain"][PROXY_DRIFT]["points"] == 98.3
+    duel = full["head_to_head"]
+    assert duel["fastest"]["baseline"] == "nncf-plain"
+    assert duel["fastest_within_budget"]["baseline"] == "f32-plain"
+    assert duel["fastest_within_budget"]["ratio"] == pytest.approx(300 / 130)
+    assert duel["fastest_within_budget"]["drift_on"].startswith(mini["name"] + ", ")
+    assert mini["head_to_head"]["fastest_within_budget"]["baseline"] == "f32-plain"  # measured on the mini itself

@@ -377,3 +377,64 @@ def test_without_a_budget_recommendations_go_by_speed_and_size_and_say_drift_was
     report["models"][0].update(entry, drift_budget_points=None)
     text = render_markdown(report)
     assert "budget 100" not in text and "by speed and size alone: drift not measured (random weights)" in text
+
+
+def _baseline(p50: float, drift: float | None = None) -> dict:
+    record = {"kind": "baseline", "latency": {"2": summarize([p50 / 1e3] * 5)}}
+    if drift is not None:
+        record["drift"] = {"drift_points": drift}
+    return record
+
+
+def test_head_to_head_sets_the_choice_against_the_fastest_baseline_and_the_fastest_within_budget():
+    from edgeforge.benchmarks.recommend import judge
+
+    entry = {"variants": {"fp32": _entry(10.0, 100, None), "openvino": _entry(4.0, 50, 0.2)}, "notes": [],
+             "baselines": {"f32-plain": _baseline(12.0, 0.1), "int8-plain": _baseline(3.0, 98.0),
+                           "bf16-plain": _baseline(6.0, 1.4)}}
+    judge(entry, 0.5, [2])
+    duel = entry["head_to_head"]
+    assert duel["variant"] == "openvino"
+    assert duel["fastest"]["baseline"] == "int8-plain" and duel["fastest"]["ratio"] == pytest.approx(0.75)
+    within = duel["fastest_within_budget"]  # the broken int8 and the over-budget bf16 baselines do not count
+    assert within["baseline"] == "f32-plain" and within["ratio"] == pytest.approx(3.0) and within["drift_points"] == 0.1
+    report = make_report({})
+    report["models"][0].update(entry, drift_budget_points=0.5)
+    text = render_markdown(report)
+    assert "runs **0.75×** as fast as the fastest baseline, **int8-plain**" in text
+    assert "**3.00×** as fast as the fastest baseline within the drift budget, **f32-plain**" in text
+
+
+def test_without_drift_no_baseline_is_called_within_budget_unless_its_trained_mini_measured_it():
+    from edgeforge.benchmarks.recommend import PROXY_DRIFT, head_to_head, judge
+
+    entry = {"variants": {"fp32": _entry(10.0, 100, None)}, "notes": [],
+             "baselines": {"f32-plain": _baseline(20.0), "int8-plain": _baseline(5.0)}}
+    judge(entry, None, [2])  # random weights: no drift anywhere
+    assert entry["head_to_head"]["fastest_within_budget"] is None
+    assert entry["head_to_head"]["not_judged"] == ["f32-plain", "int8-plain"]
+    entry["baselines"]["int8-plain"][PROXY_DRIFT] = {"points": 98.0, "on": "the mini", "budget_points": 0.5}
+    entry["baselines"]["f32-plain"][PROXY_DRIFT] = {"points": 0.2, "on": "the mini", "budget_points": 0.5}
+    duel = head_to_head(entry, None, 2)
+    assert duel["fastest_within_budget"]["baseline"] == "f32-plain" and duel["fastest_within_budget"]["ratio"] == 2.0
+    assert duel["fastest_within_budget"]["drift_on"] == "the mini" and duel["not_judged"] == []
+
+
+def test_a_baseline_checked_on_the_builds_held_out_images_is_judged_by_that_bound_not_the_estimate():
+    from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK
+    from edgeforge.benchmarks.recommend import judge
+
+    entry = {"variants": {"fp32": _entry(10.0, 100, None), "quantized": _entry(4.0, 50, 0.3)}, "notes": [],
+             "baselines": {"bf16-plain": _baseline(3.0, 0.0), "f32-plain": _baseline(8.0, 0.0)}}
+    # 16 images saw no flip; on the build's 2100 held-out images the bound is over the budget
+    entry["baselines"]["bf16-plain"][BUDGET_CHECK] = {"drift_points": 0.45, "drift_bound_points": 0.7,
+                                                      "num_images": 2100, "confidence": 0.95, "passed": False}
+    entry["baselines"]["f32-plain"][BUDGET_CHECK] = {"drift_points": 0.0, "drift_bound_points": 0.14,
+                                                     "num_images": 2100, "confidence": 0.95, "passed": True}
+    judge(entry, 0.5, [2])
+    within = entry["head_to_head"]["fastest_within_budget"]
+    assert within["baseline"] == "f32-plain" and within["drift_points"] == 0.14
+    assert within["drift_on"] == "the build's 2100 held-out images (95% bound)"
+    report = make_report({})
+    report["models"][0].update(entry, drift_budget_points=0.5)
+    assert "0.00 (OVER BUDGET on the build's 2100 held-out: 0.70)" in render_markdown(report)

@@ -20,6 +20,9 @@ class BenchOptions:
     synthetic_samples: int = 16  # images of the synthetic set made when no dataset is given
     max_samples: int | None = None  # cap on a given dataset
     baselines: bool = True
+    # Score the baselines on the build's held-out images with its bound (baseline_budget): seconds for a mini,
+    # minutes for a trained full-size model; off in quick runs.
+    baseline_budget: bool = True
     memory: bool = True
     accuracy: bool = True
     drift_budget: float | None = None  # None: the manifest's budget if it records one, else 0.5 points
@@ -33,7 +36,7 @@ class BenchOptions:
     @classmethod
     def quick(cls, **overrides) -> "BenchOptions":
         settings = dict(runs=5, warmup=1, single_thread=False, throughput_batch=4, throughput_runs=2,
-                        synthetic_samples=4, peak_size=1024, session_repeats=1)
+                        synthetic_samples=4, peak_size=1024, session_repeats=1, baseline_budget=False)
         settings.update(overrides)
         return cls(**settings)
 

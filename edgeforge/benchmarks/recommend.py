@@ -12,10 +12,16 @@ The rules are deliberately simple so a release engineer can check them against t
               usually single-threaded).
 A variant qualifies when its drift is within budget: measured drift, else the manifest's figure;
 fp32 is the reference (drift 0). A variant without any drift figure never qualifies.
+
+``head_to_head`` then sets the cpu-server choice against the baselines (the pipelines a user would otherwise
+run): the fastest of them whatever its accuracy, and the fastest whose drift is within the same budget --
+measured here, or, for random weights, on the trained mini of the same family (``PROXY_DRIFT``), the way the
+full-size variants inherit their mini's verdict.
 """
 
 from __future__ import annotations
 
+from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK
 from edgeforge.benchmarks.variants import aarch64_status
 
 TIE = 1.05
@@ -43,6 +49,11 @@ def drift_points(name: str, entry: dict) -> float | None:
 UNMEASURED = "drift not measured (random weights)"
 
 
+#: A baseline's drift measured on a stand-in (the trained mini of the same family), set by whoever benched it:
+#: {"points": float, "on": "the model it was measured on"}.
+PROXY_DRIFT = "drift_on_trained_mini"
+
+
 def judge(entry: dict, budget: float | None, threads: list[int]) -> None:
     """Mark each measured variant within or over ``budget`` (noting where the build's figure disagrees) and
     add the recommendations to a model's report ``entry``. ``budget`` None: the build checked no budget
@@ -55,6 +66,51 @@ def judge(entry: dict, budget: float | None, threads: list[int]) -> None:
                 entry["notes"].append(f"{name}: {'within' if verdict['within_budget'] else 'over'} the "
                                       f"{budget:g}-point budget here; {verdict['disagreement']}")
     entry["recommendations"] = recommend(entry["variants"], budget, threads)
+    entry["head_to_head"] = head_to_head(entry, budget, threads[0])
+
+
+def head_to_head(entry: dict, budget: float | None, threads: int) -> dict | None:
+    """The cpu-server variant against the fastest baseline and the fastest baseline within ``budget`` (its drift
+    measured in this run, else ``PROXY_DRIFT``), all at ``threads``; None without a variant or a timed baseline.
+    ``budget`` None: the proxy's budget, if a proxy drift says which (``budget_points``), else no within-budget peer."""
+    chosen = (entry.get("recommendations") or {}).get("cpu-server", {}).get("variant")
+    timed = {name: p50(record, threads) for name, record in entry.get("baselines", {}).items()}
+    timed = {name: ms for name, ms in timed.items() if ms is not None}
+    if chosen is None or not timed:
+        return None
+    ours = p50(entry["variants"][chosen], threads)
+    result = {"threads": threads, "variant": chosen, "p50_ms": ours}
+
+    def against(name: str) -> dict:
+        return {"baseline": name, "p50_ms": timed[name], "ratio": timed[name] / ours}
+
+    result["fastest"] = against(min(timed, key=timed.get))
+    judged = {name: baseline_drift(entry["baselines"][name], budget) for name in timed}
+    within = [name for name, (points, limit, _) in judged.items() if points is not None and points <= limit + 1e-9]
+    best = min(within, key=timed.get) if within else None
+    result["fastest_within_budget"] = (None if best is None else
+                                       {**against(best), "drift_points": judged[best][0], "drift_on": judged[best][2]})
+    result["not_judged"] = sorted(name for name, (points, _, _) in judged.items() if points is None)
+    return result
+
+
+def baseline_drift(record: dict, budget: float | None) -> tuple[float | None, float | None, str | None]:
+    """(the drift figure held to the budget, that budget, what it was measured on) of one baseline: the bound on
+    the build's held-out images where ``baseline_budget`` scored it, else this run's estimate, else ``PROXY_DRIFT``."""
+    checked = record.get(BUDGET_CHECK) or {}
+    if checked.get("drift_points") is not None and budget is not None:
+        bound = checked.get("drift_bound_points")
+        on = f"the build's {checked['num_images']} held-out images"
+        return (bound, budget, on + f" ({checked['confidence']:.0%} bound)") if bound is not None \
+            else (checked["drift_points"], budget, on)
+    measured = (record.get("drift") or {}).get("drift_points")
+    if measured is not None and budget is not None:
+        return measured, budget, "this run's images (an estimate)"
+    proxy = record.get(PROXY_DRIFT) or {}
+    limit = proxy.get("budget_points", budget)
+    if proxy.get("points") is not None and limit is not None:
+        return proxy["points"], limit, proxy.get("on")
+    return None, None, None  # unknown: neither within the budget nor over it
 
 
 def budget_verdict(name: str, entry: dict, budget: float) -> dict | None:

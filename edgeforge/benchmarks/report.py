@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from edgeforge.atomic import atomic_directory, check_replaceable
-from edgeforge.benchmarks.recommend import verdict_words
+from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK
+from edgeforge.benchmarks.recommend import PROXY_DRIFT, verdict_words
 from edgeforge.contract import SEGMENTATION
 from edgeforge.errors import EdgeforgeError
 from edgeforge.jsonfile import dumps_strict, read_json_object
@@ -30,8 +31,8 @@ def write_report(report: dict, out_dir: str | Path, assets: dict[str, bytes] | N
     figures = dict(assets or {})
     for model in report["models"]:
         made = model_plots(model, slug(model["name"]))
-        model["plots"] = sorted([f"{PLOTS}/{name}" for name in made]
-                                + [f"{PLOTS}/{name}" for name in figures if name.startswith(slug(model["name"]) + "-")])
+        given = {name for name in figures if name.startswith(slug(model["name"]) + "-")}  # a re-written report's too
+        model["plots"] = sorted(f"{PLOTS}/{name}" for name in given | set(made))
         figures.update(made)
     return _swap_in(out_dir, report, render_markdown(report), figures)
 
@@ -104,9 +105,6 @@ def read_report(path: str | Path) -> dict:
     if report.get("format") != "edgeforge-bench/1":
         raise EdgeforgeError(f"{path} is not an edgeforge benchmark report (format {report.get('format')!r})")
     return report
-
-
-
 
 
 # --- markdown ----------------------------------------------------------------------------------------
@@ -194,6 +192,7 @@ def _model_section(model: dict, report: dict) -> list[str]:
     lines += _drift_table(model)
     lines += _stages(model)
     lines += _recommendations(model)
+    lines += _head_to_head(model)
     if model.get("notes"):
         lines += ["Notes:", *[f"- {note}" for note in model["notes"]], ""]
     for plot in model.get("plots", []):
@@ -325,6 +324,24 @@ def _recommendations(model: dict) -> list[str]:
     return lines
 
 
+def _head_to_head(model: dict) -> list[str]:
+    duel = model.get("head_to_head")
+    if not duel:
+        return []
+    fastest = duel["fastest"]
+    line = (f"Against the baselines at {duel['threads']} thread(s): the cpu-server choice **{duel['variant']}** "
+            f"(p50 {_num(duel['p50_ms'])} ms) runs **{fastest['ratio']:.2f}×** as fast as the fastest baseline, "
+            f"**{fastest['baseline']}** ({_num(fastest['p50_ms'])} ms, whatever its drift)")
+    within = duel.get("fastest_within_budget")
+    if within:
+        line += (f", and **{within['ratio']:.2f}×** as fast as the fastest baseline within the drift budget, "
+                 f"**{within['baseline']}** ({_num(within['p50_ms'])} ms; drift {within['drift_points']:.2f} points "
+                 f"on {within['drift_on']}, an estimate where the variants' budget is checked on an upper bound)")
+    if duel.get("not_judged"):
+        line += f"; drift not known for {', '.join(duel['not_judged'])}"
+    return [line + ".", ""]
+
+
 # --- cells --------------------------------------------------------------------------------------------
 def _table_header(header: list[str]) -> list[str]:
     return [_row(header), _row(["---"] * len(header))]
@@ -357,10 +374,18 @@ def _drift(name: str, entry: dict) -> str:
     drift = entry.get("drift") or {}
     if drift.get("reference"):
         return "reference"
+    checked = entry.get(BUDGET_CHECK)
+    if checked and drift.get("drift_points") is not None:  # a baseline held to the build's rule as well
+        words = "within budget" if checked.get("passed") else "OVER BUDGET"
+        bound = checked.get("drift_bound_points", checked["drift_points"])
+        return f"{_num(drift['drift_points'])} ({words} on the build's {checked['num_images']} held-out: {_num(bound)})"
     if drift.get("drift_points") is not None:
         return f"{_num(drift['drift_points'])} {verdict_words(entry.get('budget_verdict'))}".strip()
     recorded = (entry.get("manifest_drift") or {}).get("points")
-    return f"{recorded:.2f} (manifest)" if recorded is not None else DASH
+    if recorded is not None:
+        return f"{recorded:.2f} (manifest)"
+    proxy = (entry.get(PROXY_DRIFT) or {}).get("points")
+    return f"{proxy:.2f} (trained mini)" if proxy is not None else DASH
 
 
 def _err(memory: dict) -> str:

@@ -178,6 +178,11 @@ def bench_model(artifact_dir: str | Path, dataset: str | Path | None, options: B
             assets.update(_side_by_side(entry, reference, data))
         else:
             entry["notes"].append("drift not measured (accuracy disabled)")
+        if options.accuracy and options.baseline_budget and budget is not None and baseline_info["plain_onnx"]:
+            from edgeforge.benchmarks.baseline_budget import check_baselines
+
+            with step(log, "the baselines' drift on the build's held-out images, with its bound"):
+                check_baselines(entry, root, baseline_info, budget, log)
         del runners
         if options.memory:
             with step(log, "peak memory, one child process per variant"):

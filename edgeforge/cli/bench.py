@@ -37,6 +37,10 @@ def register(sub) -> None:
     bench.add_argument("--drift-budget", type=float, default=None,
                        help="drift budget in points for the recommendations (default: manifest's, else 0.5)")
     bench.add_argument("--no-baselines", action="store_true", help="skip PyTorch and Optimum baselines")
+    bench.add_argument("--no-baseline-budget", action="store_true",
+                       help="judge the baselines by this run's drift estimate only, not on the build's held-out images "
+                       "with its bound (that scoring takes seconds for a mini, minutes for a trained full-size model; "
+                       "--quick skips it)")
     bench.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     bench.add_argument("--no-drift", action="store_true", help="skip drift measurement")
     bench.add_argument("--quick", action="store_true",
@@ -73,7 +77,7 @@ def options_from_args(args):
     make = BenchOptions.quick if args.quick else BenchOptions
     overrides = {key: value for key, value in {
         "runs": args.runs, "warmup": args.warmup, "synthetic_samples": args.samples, "threads": args.threads,
-        "throughput_batch": args.batch,
+        "throughput_batch": args.batch, "baseline_budget": False if args.no_baseline_budget else None,
     }.items() if value is not None}
     return make(max_samples=args.max_samples, baselines=not args.no_baselines,
                 memory=not args.no_memory, accuracy=not args.no_drift, drift_budget=args.drift_budget,
