@@ -336,7 +336,7 @@ def _head_to_head(model: dict) -> list[str]:
     if within:
         line += (f", and **{within['ratio']:.2f}×** as fast as the fastest baseline within the drift budget, "
                  f"**{within['baseline']}** ({_num(within['p50_ms'])} ms; drift {within['drift_points']:.2f} points "
-                 f"on {within['drift_on']}, an estimate where the variants' budget is checked on an upper bound)")
+                 f"on {within['drift_on']})")
     if duel.get("not_judged"):
         line += f"; drift not known for {', '.join(duel['not_judged'])}"
     return [line + ".", ""]
