@@ -18,8 +18,8 @@ BUDGET_CHECK = "budget_check"
 
 
 def held_out_split(artifact):
-    """The images the build checked its budget on, made again; None (with why) when they cannot be: images
-    from a folder are not kept, and a split made by another version of the synthetic data would differ."""
+    """The images the build checked its budget on, made again (same generator, seed and count: the same images);
+    None (with why) when they cannot be: images from a folder are not kept with the artifact."""
     from edgeforge.quantize.calibration import split_images, synthetic_images
 
     info = (artifact.manifest or {}).get("quantization") or {}
