@@ -5,8 +5,9 @@ A quantized edgeforge variant exists only if its drift's 95 % upper bound, on th
 mixed-size images for segmentation, ~2100 for classification), is within the budget. The benchmark measures the
 baselines' drift on its own 16 images: an estimate, and for classification too coarse (one flip is 6 points).
 This script holds each baseline to the build's rule: it makes the baselines as the benchmark does (Optimum's
-plain export; OpenVINO f32, bf16 and NNCF's default int8 of it, NNCF calibrated on 8 images), then scores them
-through the runtime on the build's held-out split against the fp32 model's predictions, with the same bound.
+plain export; OpenVINO f32, bf16 and NNCF's default int8 of it, NNCF calibrated on the build's 8 calibration
+images), then scores them as the benchmark does (``edgeforge.benchmarks.baseline_budget``): through the runtime on
+the build's held-out split against the fp32 model's predictions, with the same bound.
 
     python experiments/peer_budget.py [--models face-parsing,...] [--work DIR] [-o results.json]
 """
@@ -26,33 +27,29 @@ NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
 
 def check_mini(name: str, work: Path, log) -> dict:
     from edgeforge.benchmarks import baselines
-    from edgeforge.quantize.budget import Budget
-    from edgeforge.quantize.calibration import DEFAULT_NUM_IMAGES, split_images, synthetic_images
-    from edgeforge.quantize.confidence import DEFAULT_CONFIDENCE, default_eval_images
-    from edgeforge.quantize.drift import DriftMeter, run_logits
+    from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK, check_baselines
+    from edgeforge.quantize.calibration import split_images, synthetic_images
     from edgeforge.runtime import load
     from edgeforge.runtime.artifact import Artifact
-    from edgeforge.stages import build
+    from edgeforge.stages import build, quantize
     from edgeforge.zoo.shipped import trained_checkpoint
 
-    root, budget = work / name, Budget(0.5)
+    root = work / name
     build(trained_checkpoint(name), root, targets=("onnx",), log=lambda _: None)
+    quantize(root, precisions="uint8", log=lambda _: None)  # records the build's held-out split in the manifest
     artifact = Artifact.open(root)
-    segmentation = artifact.task == "semantic-segmentation"
+    split = artifact.manifest["quantization"]
     labels = [artifact.id2label[i] for i in sorted(artifact.id2label)]
-    count = DEFAULT_NUM_IMAGES + default_eval_images(segmentation, budget.max_drift, DEFAULT_CONFIDENCE)
-    calibration, held_out = split_images(synthetic_images(artifact.task, labels, count), DEFAULT_NUM_IMAGES)
-    meter = DriftMeter(root, held_out.images, confidence=DEFAULT_CONFIDENCE)
+    images = synthetic_images(artifact.task, labels, split["calibration_set"]["num_images"])
+    calibration, _ = split_images(images, split["calibration_set"]["num_images"])
     plain = baselines.export_plain_onnx(str(trained_checkpoint(name)), artifact.task, work / f"{name}-plain", None)
-    peers, _ = baselines.openvino_peers(plain, meter.preprocessor(calibration.images), work / f"{name}-peers")
-    results = {}
-    for label, path, variant in [(baselines.OPTIMUM, plain.path, "fp32")] + [(p.name, p.path, p.variant) for p in peers]:
-        drift = meter.score(run_logits(load(root, variant=variant, model_file=path), meter.pixel_values))
-        results[label] = drift.to_json(budget.max_drift)
-        log(f"{name}: {label}: drift {drift.describe()}, {'within' if drift.passes(budget.max_drift) else 'OVER'} "
-            f"the {budget.max_drift:g}-point budget")
-    return {"held_out": held_out.source, "num_images": len(held_out.images), "calibration_images": len(calibration.images),
-            "peers": results}
+    pixel_values = load(root).preprocessor(calibration.images)
+    peers, _ = baselines.openvino_peers(plain, pixel_values, work / f"{name}-peers")
+    entry = {"baselines": {plain.name: {}, **{peer.name: {} for peer in peers}}, "notes": []}
+    check_baselines(entry, root, {"plain_onnx": plain, "peers": peers}, 0.5, log)
+    return {"held_out": split["eval_set"]["source"], "num_images": split["eval_set"]["num_images"],
+            "calibration_images": len(calibration.images), "notes": entry["notes"],
+            "peers": {peer: record[BUDGET_CHECK] for peer, record in entry["baselines"].items() if BUDGET_CHECK in record}}
 
 
 def main(argv: list[str] | None = None) -> int:

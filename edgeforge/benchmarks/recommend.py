@@ -50,7 +50,7 @@ UNMEASURED = "drift not measured (random weights)"
 
 
 #: A baseline's drift measured on a stand-in (the trained mini of the same family), set by whoever benched it:
-#: {"points": float, "on": "the model it was measured on"}.
+#: {"points": the figure held to the budget, "on": what it was measured on, "budget_points": that budget}.
 PROXY_DRIFT = "drift_on_trained_mini"
 
 
@@ -70,9 +70,9 @@ def judge(entry: dict, budget: float | None, threads: list[int]) -> None:
 
 
 def head_to_head(entry: dict, budget: float | None, threads: int) -> dict | None:
-    """The cpu-server variant against the fastest baseline and the fastest baseline within ``budget`` (its drift
-    measured in this run, else ``PROXY_DRIFT``), all at ``threads``; None without a variant or a timed baseline.
-    ``budget`` None: the proxy's budget, if a proxy drift says which (``budget_points``), else no within-budget peer."""
+    """The cpu-server variant against the fastest baseline and the fastest baseline within ``budget`` (each judged
+    by ``baseline_drift``), all at ``threads``; None without a variant or a timed baseline. ``budget`` None: the
+    proxy's budget, where a proxy drift gives one (``budget_points``); a baseline with no figure is not judged."""
     chosen = (entry.get("recommendations") or {}).get("cpu-server", {}).get("variant")
     timed = {name: p50(record, threads) for name, record in entry.get("baselines", {}).items()}
     timed = {name: ms for name, ms in timed.items() if ms is not None}
