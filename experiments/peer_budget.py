@@ -28,7 +28,7 @@ NAMES = ("face-parsing", "clothes-parsing", "facial-emotions")
 def check_mini(name: str, work: Path, log) -> dict:
     from edgeforge.benchmarks import baselines
     from edgeforge.benchmarks.baseline_budget import BUDGET_CHECK, check_baselines
-    from edgeforge.quantize.calibration import split_images, synthetic_images
+    from edgeforge.quantize.calibration import synthetic_images
     from edgeforge.runtime import load
     from edgeforge.runtime.artifact import Artifact
     from edgeforge.stages import build, quantize
@@ -40,8 +40,7 @@ def check_mini(name: str, work: Path, log) -> dict:
     artifact = Artifact.open(root)
     split = artifact.manifest["quantization"]
     labels = [artifact.id2label[i] for i in sorted(artifact.id2label)]
-    images = synthetic_images(artifact.task, labels, split["calibration_set"]["num_images"])
-    calibration, _ = split_images(images, split["calibration_set"]["num_images"])
+    calibration = synthetic_images(artifact.task, labels, split["calibration_set"]["num_images"])  # the split's head
     plain = baselines.export_plain_onnx(str(trained_checkpoint(name)), artifact.task, work / f"{name}-plain", None)
     pixel_values = load(root).preprocessor(calibration.images)
     peers, _ = baselines.openvino_peers(plain, pixel_values, work / f"{name}-peers")

@@ -283,9 +283,9 @@ def judge_baselines_by_minis(report: dict) -> None:
 
     minis = {entry["name"]: entry for entry in report["models"] if entry.get("matrix_row") == MINIS}
     for entry in report["models"]:
-        name = next((n for n in NAMES if entry["name"] == row_label(FULL, n)), None)
+        name = next((n for n in NAMES if entry["name"] == row_label(FULL, n)), None)  # full-size rows only
         mini = minis.get(row_label(MINIS, name)) if name else None
-        if entry.get("matrix_row") == FULL and mini is not None and mini.get("drift_budget_points") is not None:
+        if mini is not None and mini.get("drift_budget_points") is not None:
             for baseline, record in entry["baselines"].items():
                 points, _, on = baseline_drift(mini["baselines"].get(baseline) or {}, mini["drift_budget_points"])
                 if points is not None:
