@@ -79,6 +79,35 @@ def test_nncf_int8_is_searched_into_the_budget_and_runs(openvino_artifacts, tmp_
         assert not (root / "openvino" / "model_int8.xml").exists()
 
 
+def test_sensitivity_probes_are_cut_from_one_quantization(openvino_artifacts, tmp_path):
+    """A probe keeps the quantizers in front of its ops only: none left is the float model, all kept is the
+    quantized one (with no bias correction to undo)."""
+    import numpy as np
+    import openvino as ov
+
+    from edgeforge.quantize.openvino_int8 import NNCFInt8Quantizer
+    from edgeforge.quantize.recipes import NNCFInt8Recipe
+
+    root = openvino_artifacts["face-parsing"]
+    float_model = load(root, variant="openvino")
+    pixels, _ = float_model.preprocess(_images("faces"))
+    quantizer = NNCFInt8Quantizer(root / VARIANTS["openvino"].file, NNCFInt8Recipe(), pixels, "pixel_values", tmp_path)
+    every = frozenset(quantizer.candidates)
+
+    def quantizers(path):
+        return sum(op.get_type_name() == "FakeQuantize" for op in ov.Core().read_model(str(path)).get_ordered_ops())
+
+    def logits(path):
+        return load(root, model_file=path, variant="openvino").forward(pixels)
+
+    none, one, all_ = (quantizer.write_probe(tmp_path / f"{name}.xml", nodes) for name, nodes in
+                       (("none", frozenset()), ("one", frozenset(quantizer.candidates[:1])), ("all", every)))
+    assert quantizers(none) == 0 and 0 < quantizers(one) < quantizers(all_)
+    reference = float_model.forward(pixels)
+    assert np.abs(logits(none) - reference).max() < 1e-2 * np.abs(reference).max()
+    assert np.abs(logits(all_) - reference).max() > np.abs(logits(none) - reference).max()
+
+
 @pytest.mark.skipif(not openvino_cpu_has_bf16(), reason="this CPU has no native bf16")
 def test_bf16_compute_is_a_variant_of_the_same_file(openvino_artifacts, tmp_path):
     from edgeforge.stages import quantize

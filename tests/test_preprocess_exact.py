@@ -36,3 +36,26 @@ def test_the_lookup_table_is_the_computation_for_every_value():
     ramp[:, :, 1] = ramp[:, ::-1, 1]  # channels see the values in different places
     looked_up = runtime.one(Image.fromarray(ramp))
     assert np.array_equal(looked_up.view(np.uint32), runtime._compute(ramp).view(np.uint32))
+
+
+def test_a_reused_buffer_gets_the_same_bits_and_fresh_calls_never_share_it(photos):
+    runtime = Preprocessor(height=64, width=48)
+    images = [photos["astronaut"], photos["chelsea"]]
+    fresh = runtime(images)
+    buffer = np.full((2, 3, 64, 48), np.nan, dtype=np.float32)
+    assert runtime(images, out=buffer) is buffer
+    assert np.array_equal(buffer.view(np.uint32), fresh.view(np.uint32))
+    assert runtime(images[:1], out=buffer).shape == (1, 3, 64, 48)  # a buffer of another batch size is not used
+    assert runtime(images) is not runtime(images)
+
+
+def test_predict_reuses_its_input_buffer_without_touching_what_preprocess_returned(mini_artifacts, photos):
+    from edgeforge.runtime import load
+
+    model = load(mini_artifacts["face-parsing"])
+    kept, _ = model.preprocess([photos["astronaut"]])
+    before = kept.copy()
+    first = model.predict(photos["chelsea"]).label_map
+    model.predict(photos["astronaut"])
+    assert np.array_equal(kept, before)
+    assert np.array_equal(model.predict(photos["chelsea"]).label_map, first)

@@ -41,6 +41,9 @@ class Quantizer(Protocol):
 
     def write(self, out_path: str | Path, keep_float: frozenset[str] = frozenset()) -> Path: ...
 
+    # Optional: ``write_probe(out_path, quantized)``, a cheaper build with only ``quantized`` quantized, for
+    # the sensitivity ranking (see rank_sensitivity); without it, ``write`` with everything else kept float.
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -223,8 +226,12 @@ def rank_sensitivity(quantizer: Quantizer, meter: DriftMeter, workdir: Path, nam
     probe = workdir / f"{name}.probe{getattr(quantizer, 'suffix', '.onnx')}"
     scores = []
     unit = "node" if all(len(g) == 1 for g in groups) else "group"
+    write_probe = getattr(quantizer, "write_probe", None)
     for group in tqdm(groups, desc=f"{name}: sensitivity per {unit}", unit=unit, leave=False):
-        quantizer.write(probe, everything - set(group))
+        if write_probe is not None:
+            write_probe(probe, frozenset(group))
+        else:
+            quantizer.write(probe, everything - set(group))
         scores.append((group, meter.logit_error(probe, images)))
     _remove_written(probe)
     return sorted(scores, key=lambda item: -item[1])

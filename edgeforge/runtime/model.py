@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class Model:
             declared.inference_precision if declared else None))
         self.input, self.output_name = self.engine.input, self.engine.output.name
         self._input_dtype = self.input.dtype
+        self._buffers = threading.local()  # see _run
         self._check_io()
 
     @property
@@ -101,7 +103,7 @@ class Model:
         """``sizes`` are (width, height) of the original images."""
         if self.task == SEGMENTATION:
             return [
-                SegmentationResult(resize_logits_argmax(l.astype(np.float32), h, w), self.id2label)
+                SegmentationResult(resize_logits_argmax(l.astype(np.float32, copy=False), h, w), self.id2label)
                 for l, (w, h) in zip(logits, sizes)
             ]
         return [ClassificationResult(p, self.id2label) for p in softmax(logits)]
@@ -137,7 +139,12 @@ class Model:
     def _run(self, pil_images: list) -> list:
         if not pil_images:
             return []
-        logits = self.forward(self.preprocessor(pil_images))
+        # The batch is written into this thread's buffer from the previous call: the engine has read it by
+        # the time run() returns, and a fresh one would cost page faults on every call (0.8 of 3.7 ms of
+        # pre-processing at 512x512 here).
+        buffer = getattr(self._buffers, "pixel_values", None)
+        pixel_values = self._buffers.pixel_values = self.preprocessor(pil_images, out=buffer)
+        logits = self.forward(pixel_values)
         return self.postprocess(logits, [im.size for im in pil_images])
 
     # ------------------------------------------------------------------------------------------------

@@ -12,9 +12,12 @@ from PIL import Image
 
 # Rows of the output label map computed at once: bounds memory to C x ROWS x W floats per image.
 ROWS_PER_CHUNK = 128
-# Boundary pixels blended at once: numpy's (n, C) temporaries then stay in the CPU's cache. In one pass, the
-# ~70k boundary pixels of a random-weight b2 label map at 512x512 took 12 ms; in chunks of 8192, 4.3 ms.
-PIXELS_PER_CHUNK = 8192
+# Boundary pixels blended at once: numpy's (K, n) temporaries then stay small (fresh megabytes on every
+# call cost page faults, measured at 512x512 as more time than the arithmetic).
+PIXELS_PER_CHUNK = 4096
+#: Classes blended per pixel of a class-boundary cell, at most (the ones that can win there); a cell where
+#: more can win blends every class.
+CANDIDATES = 4
 #: A low-resolution pixel's class is "decided" when it leads the runner-up by more than this share of its
 #: largest |logit| (+1): float32 blending errs by a few 1e-7 of that, so a lead of 1e-4 cannot be overturned.
 MARGIN = 1e-4
@@ -34,40 +37,120 @@ def _source_index(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, 
 def resize_logits_argmax(logits: np.ndarray, height: int, width: int) -> np.ndarray:
     """(C, h, w) logits -> (height, width) label map, upsampling bilinearly (align_corners=False).
 
-    Exact, and fast where the answer is known: an output pixel's logits are a convex combination of its
-    four low-resolution neighbours', so where those four share their argmax class (by a margin far above
-    float32 rounding) the upsampled argmax is that class. Only the other pixels -- class boundaries, a few
-    per cent of a 512x512 map -- are blended, with the same float32 operations in the same order as the
-    full computation (``resize_logits_argmax_dense``), so the label map is the same to the pixel.
+    Exact, and fast where the answer is known. Every output pixel lies in a cell of four low-resolution
+    pixels, and its logits are a convex combination of theirs: a class whose highest value at the four
+    corners is below another class's lowest (by more than float32 rounding can move) cannot win there.
+
+    - Where one class is left, every output pixel of the cell has it (most of a segmentation map).
+    - In a class-boundary cell, only the classes left are blended (up to ``CANDIDATES``; all of them beyond).
+
+    Blending uses the same float32 operations in the same order as the full computation
+    (``resize_logits_argmax_dense``), and ties go to the lower class id as there, so the label map is the
+    same to the pixel.
     """
-    logits = np.asarray(logits, dtype=np.float32)
-    c0, c1, wc = _source_index(width, logits.shape[2])
-    r0, r1, wr = _source_index(height, logits.shape[1])
-    pixels = np.ascontiguousarray(logits.transpose(1, 2, 0))  # (h, w, C): a pixel's classes side by side
-    winner = pixels.argmax(axis=2)
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    classes, h, w = logits.shape
+    (r0, _, wr), (c0, _, wc) = _source_index(height, h), _source_index(width, w)
+    label = _decided_class(logits)
+    # The cell at (i, j) has corners (i, j), (i, right[j]), (below[i], j), (below[i], right[j]), clamped at
+    # the edges as the sampling clamps them. Cheap first pass: the four corners agree, each by a clear lead.
+    below, right = np.minimum(np.arange(h) + 1, h - 1), np.minimum(np.arange(w) + 1, w - 1)
+    mixed = (label < 0) | (label != label[:, right]) | (label != label[below]) | (label != label[below][:, right])
+    i, j = np.nonzero(mixed)
+    corners = np.stack([i * w + j, i * w + right[j], below[i] * w + j, below[i] * w + right[j]])
+    corner_logits = logits.reshape(classes, -1)[:, corners]  # (C, 4, cells)
+    ids, count = _candidates(corner_logits)
+    one = count == 1
+    few, many = np.flatnonzero(~one & (count <= ids.shape[1])), np.flatnonzero(count > ids.shape[1])
+    code = label.astype(np.int64)
+    code[i[one], j[one]] = ids[one, 0]
+    # Cells still to blend are numbered -1, -2, ... in the label map (few candidates first) until blended.
+    code[i[few], j[few]] = -1 - np.arange(len(few))
+    code[i[many], j[many]] = -1 - len(few) - np.arange(len(many))
+    label_map = code.take(r0, axis=0).take(c0, axis=1)
+    groups = [_Cells(corner_logits[:, :, few], ids[few], 0), _Cells(corner_logits[:, :, many], None, len(few))]
+    out = label_map.reshape(-1)
+    todo = np.flatnonzero(out < 0)
+    for start in range(0, len(todo), PIXELS_PER_CHUNK):
+        chunk = todo[start : start + PIXELS_PER_CHUNK]
+        cell = -1 - out[chunk]
+        y, x = np.divmod(chunk, width)
+        for group in groups:
+            mine = (cell >= group.first) & (cell < group.first + group.count)
+            if mine.any():
+                out[chunk[mine]] = group.blend(cell[mine] - group.first, wr[y[mine]], wc[x[mine]])
+    return label_map
+
+
+class _Cells:
+    """Class-boundary cells and the classes blended in each: a table of (4 corners x K classes, cells) logits,
+    so a pixel's values are one gather from its cell's column."""
+
+    def __init__(self, corner_logits: np.ndarray, ids: np.ndarray | None, first: int):
+        classes, _, self.count = corner_logits.shape
+        self.first = first
+        if ids is None:  # every class
+            ids = np.broadcast_to(np.arange(classes), (self.count, classes))
+        self.ids, self.classes = np.ascontiguousarray(ids).reshape(-1), ids.shape[1]
+        # table[q * K + k, cell] = corner_logits[ids[cell, k], q, cell]
+        cell = np.arange(self.count)
+        flat = (ids.T[None] * 4 + np.arange(4)[:, None, None]) * self.count + cell  # (4, K, cells)
+        self.table = corner_logits.reshape(-1).take(flat).reshape(4 * self.classes, -1)
+
+    def blend(self, cells: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The winning class at pixels of ``cells`` (numbered from ``first``) at vertical / horizontal weights
+        v, u: a * (1 - u) + b * u
+        along the rows, then the same down the column (the dense computation's float32 operations in its
+        order), with (K, n) arrays so numpy's loops run along the pixels."""
+        a, b, c, d = self.table.take(cells, axis=1).reshape(4, self.classes, -1)
+        top = a * (1 - u) + b * u
+        bottom = c * (1 - u) + d * u
+        return self.ids[cells * self.classes + _first_max(top * (1 - v) + bottom * v)]
+
+
+def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C, 4, cells) logits at each cell's corners -> the classes that can win inside each cell, as
+    (cells, K) class ids in ascending order (padded with the first), K = min(C, CANDIDATES), and how many
+    there are per cell.
+
+    Inside a cell every class's value lies between its lowest and highest corner value (give or take
+    rounding), so a class whose highest is below some class's lowest, by more than ``MARGIN``, cannot win."""
+    a, b, c, d = corner_logits.transpose(1, 0, 2)  # (C, cells) each
+    lowest, highest = np.minimum(np.minimum(a, b), np.minimum(c, d)), np.maximum(np.maximum(a, b), np.maximum(c, d))
+    scale = np.maximum(highest, -lowest).max(axis=0, initial=0.0) + 1.0
+    can_win = highest >= lowest.max(axis=0, initial=-np.inf) - MARGIN * scale
+    count = can_win.sum(axis=0)
+    cell, cls = np.nonzero(can_win.T)  # by cell, then by class id
+    rank = np.arange(len(cell)) - (np.cumsum(count) - count)[cell]
+    keep = rank < CANDIDATES
+    ids = np.empty((len(count), min(len(can_win), CANDIDATES)), dtype=np.intp)
+    ids[:] = cls[rank == 0][:, None]  # the padding repeats the first: a repeat never wins a tie
+    ids[cell[keep], rank[keep]] = cls[keep]
+    return ids, count
+
+
+def _decided_class(logits: np.ndarray) -> np.ndarray:
+    """(h, w) int16: each low-resolution pixel's class, or -1 where its best class does not lead the runner-up
+    by more than rounding can move (a tie included)."""
+    winner = _first_max(logits)
     if logits.shape[0] > 1:
-        # A corner is decided when its best class leads the runner-up by more than rounding can move.
-        # (Reductions over the class planes of (C, h, w): numpy is slow along a short last axis.)
         best = logits.max(axis=0)
         runner_up = np.where(logits < best, logits, -np.inf).max(axis=0)
         runner_up = np.where((logits == best).sum(axis=0) > 1, best, runner_up)  # a tie for the lead
         scale = np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0
-        winner = np.where(best - runner_up > MARGIN * scale, winner, -1)  # -1: undecided
-    label = winner.astype(np.int16 if logits.shape[0] < 32767 else np.int64)
-    rows0, rows1 = label[r0], label[r1]
-    corner = rows0[:, c0]
-    boundary = (corner < 0) | (corner != rows0[:, c1]) | (corner != rows1[:, c0]) | (corner != rows1[:, c1])
-    label_map = corner.astype(np.int64)
-    ys, xs = np.nonzero(boundary)
-    flat, stride = pixels.reshape(-1, pixels.shape[2]), pixels.shape[1]
-    for start in range(0, len(ys), PIXELS_PER_CHUNK):
-        y, x = ys[start : start + PIXELS_PER_CHUNK], xs[start : start + PIXELS_PER_CHUNK]
-        w, v = wc[x, None], wr[y, None]
-        row0, row1, col0, col1 = r0[y] * stride, r1[y] * stride, c0[x], c1[x]
-        top = flat.take(row0 + col0, axis=0) * (1 - w) + flat.take(row0 + col1, axis=0) * w  # (n, C)
-        bottom = flat.take(row1 + col0, axis=0) * (1 - w) + flat.take(row1 + col1, axis=0) * w
-        label_map[y, x] = (top * (1 - v) + bottom * v).argmax(axis=1)
-    return label_map
+        winner = np.where(best - runner_up > MARGIN * scale, winner, -1)
+    return winner.astype(np.int16 if logits.shape[0] < 32767 else np.int64)
+
+
+def _first_max(values: np.ndarray) -> np.ndarray:
+    """The index of the first maximum along axis 0 (numpy's argmax, which is slow along a short axis; this
+    runs along the long ones): first = under0 * (1 + under1 * (1 + ...)), under_k: row k is below the maximum."""
+    best = values.max(axis=0)
+    first = np.zeros(best.shape, dtype=np.intp)
+    for k in range(len(values) - 2, -1, -1):
+        first += 1
+        first *= values[k] < best
+    return first
 
 
 def resize_logits_argmax_dense(logits: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -75,18 +75,32 @@ class Preprocessor:
         if self.do_normalize and any(v == 0 for v in self.image_std):
             raise EdgeforgeError("preprocessor_config.json: image_std has a 0 (normalising would divide by zero)")
 
-    def __call__(self, images: list[Image.Image]) -> np.ndarray:
-        """RGB PIL images -> float32 batch (N, 3, H, W)."""
-        return np.stack([self.one(image) for image in images])
+    def __call__(self, images: list[Image.Image], out: np.ndarray | None = None) -> np.ndarray:
+        """RGB PIL images -> float32 batch (N, 3, H, W), written into ``out`` when it has that shape (a
+        caller that runs image after image reuses one buffer: fresh megabytes cost page faults every call)."""
+        if not self.do_resize:  # each image keeps its own size: a batch of them must agree
+            return np.stack([self.one(image) for image in images])
+        shape = (len(images), 3, self.height, self.width)
+        if out is None or out.shape != shape or out.dtype != np.float32:
+            out = np.empty(shape, dtype=np.float32)
+        for image, planes in zip(images, out):
+            self.one(image, planes)
+        return out
 
-    def one(self, image: Image.Image) -> np.ndarray:
-        if self.do_resize:
+    def one(self, image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
+        # Pillow returns a copy when the size already matches: skip it (same pixels, one megabyte less).
+        if self.do_resize and image.size != (self.width, self.height):
             image = image.resize((self.width, self.height), resample=self.resample, reducing_gap=None)
         pixels = np.asarray(image)
+        if out is None:
+            out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
         if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
             # 256 possible values per channel: look each up in the table of their exact results.
-            return np.stack([self._table[channel].take(pixels[:, :, channel]) for channel in range(3)])
-        return self._compute(pixels)
+            for channel in range(3):
+                self._table[channel].take(pixels[:, :, channel], out=out[channel])
+        else:
+            out[...] = self._compute(pixels)
+        return out
 
     @functools.cached_property
     def _table(self) -> np.ndarray:
