@@ -14,7 +14,7 @@ from PIL import Image
 ROWS_PER_CHUNK = 128
 # Boundary pixels blended at once: numpy's (K, n) temporaries then stay small (fresh megabytes on every
 # call cost page faults, measured at 512x512 as more time than the arithmetic).
-PIXELS_PER_CHUNK = 4096
+PIXELS_PER_CHUNK = 8192
 #: Classes blended per pixel of a class-boundary cell, at most (the ones that can win there); a cell where
 #: more can win blends every class.
 CANDIDATES = 4
@@ -68,7 +68,7 @@ def resize_logits_argmax(logits: np.ndarray, height: int, width: int) -> np.ndar
     code[i[few], j[few]] = -1 - np.arange(len(few))
     code[i[many], j[many]] = -1 - len(few) - np.arange(len(many))
     label_map = code.take(r0, axis=0).take(c0, axis=1)
-    groups = [_Cells(corner_logits[:, :, few], ids[few], 0), _Cells(corner_logits[:, :, many], None, len(few))]
+    groups = [_Cells(corner_logits, few, ids[few], 0), _Cells(corner_logits, many, None, len(few))]
     out = label_map.reshape(-1)
     todo = np.flatnonzero(out < 0)
     for start in range(0, len(todo), PIXELS_PER_CHUNK):
@@ -86,15 +86,14 @@ class _Cells:
     """Class-boundary cells and the classes blended in each: a table of (4 corners x K classes, cells) logits,
     so a pixel's values are one gather from its cell's column."""
 
-    def __init__(self, corner_logits: np.ndarray, ids: np.ndarray | None, first: int):
-        classes, _, self.count = corner_logits.shape
-        self.first = first
+    def __init__(self, corner_logits: np.ndarray, cells: np.ndarray, ids: np.ndarray | None, first: int):
+        classes, _, total = corner_logits.shape
+        self.first, self.count = first, len(cells)
         if ids is None:  # every class
             ids = np.broadcast_to(np.arange(classes), (self.count, classes))
         self.ids, self.classes = np.ascontiguousarray(ids).reshape(-1), ids.shape[1]
-        # table[q * K + k, cell] = corner_logits[ids[cell, k], q, cell]
-        cell = np.arange(self.count)
-        flat = (ids.T[None] * 4 + np.arange(4)[:, None, None]) * self.count + cell  # (4, K, cells)
+        # table[q * K + k, n] = corner_logits[ids[n, k], q, cells[n]]
+        flat = (ids.T[None] * 4 + np.arange(4)[:, None, None]) * total + cells  # (4, K, cells)
         self.table = corner_logits.reshape(-1).take(flat).reshape(4 * self.classes, -1)
 
     def blend(self, cells: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -131,15 +130,15 @@ def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _decided_class(logits: np.ndarray) -> np.ndarray:
     """(h, w) int16: each low-resolution pixel's class, or -1 where its best class does not lead the runner-up
-    by more than rounding can move (a tie included)."""
+    by more than rounding can move (a tie included). Plane by plane: no (C, h, w) temporaries."""
     winner = _first_max(logits)
-    if logits.shape[0] > 1:
-        best = logits.max(axis=0)
-        runner_up = np.where(logits < best, logits, -np.inf).max(axis=0)
-        runner_up = np.where((logits == best).sum(axis=0) > 1, best, runner_up)  # a tie for the lead
+    if len(logits) > 1:
+        best, runner_up = logits.max(axis=0), np.full(winner.shape, -np.inf, dtype=np.float32)
+        for k, plane in enumerate(logits):  # a tie leaves the runner-up equal to the best
+            np.maximum(runner_up, np.where(winner == k, -np.inf, plane), out=runner_up)
         scale = np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0
         winner = np.where(best - runner_up > MARGIN * scale, winner, -1)
-    return winner.astype(np.int16 if logits.shape[0] < 32767 else np.int64)
+    return winner.astype(np.int16 if len(logits) < 32767 else np.int64)
 
 
 def _first_max(values: np.ndarray) -> np.ndarray:
