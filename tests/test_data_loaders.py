@@ -195,6 +195,19 @@ def test_exif_orientation_is_applied_and_images_become_rgb(tmp_path):
     assert sample.image.mode == "RGB" and sample.image.size == (10, 20)
 
 
+def test_a_pil_image_is_turned_upright_and_an_upright_one_is_not_copied(tmp_path):
+    from edgeforge.runtime.images import load_image
+
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.new("RGB", (20, 10), (200, 10, 10)).save(path, exif=exif.tobytes())
+    with Image.open(path) as rotated:
+        assert load_image(rotated).size == (10, 20)
+    upright = Image.new("RGB", (20, 10))
+    assert load_image(upright) is upright  # nothing to turn: the caller's image, not a megabyte-per-call copy
+
+
 def test_iteration_is_lazy(tmp_path):
     """Listing must not decode: a corrupt file only fails when its sample is read."""
     save_image(tmp_path / "a.png", fmt="PNG")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from edgeforge.errors import EdgeforgeError
 
@@ -35,7 +35,7 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
     with _as_image_error(name):
         if isinstance(source, Image.Image):
             _check_size(source.width, source.height, name, max_pixels)
-            return to_rgb(ImageOps.exif_transpose(source), name)
+            return to_rgb(_upright(source), name)
         if isinstance(source, np.ndarray):
             return _array_to_rgb(source, name, max_pixels)
         return _decode(_open_argument(source, name), name, max_pixels)
@@ -77,7 +77,16 @@ def _decode(handle, name: str, max_pixels: int) -> Image.Image:
         _check_size(image.width, image.height, name, max_pixels)
         image.seek(0)  # animated formats: the first frame
         image.load()
+        # exif_transpose's result is a copy, which outlives the file being closed here.
         return to_rgb(ImageOps.exif_transpose(image), name)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation; an image already upright is returned as it is
+    (Pillow's exif_transpose would copy it: a megabyte per call at 512x512)."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def _open_argument(source, name: str):

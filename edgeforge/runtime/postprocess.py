@@ -98,9 +98,8 @@ class _Cells:
 
     def blend(self, cells: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
         """The winning class at pixels of ``cells`` (numbered from ``first``) at vertical / horizontal weights
-        v, u: a * (1 - u) + b * u
-        along the rows, then the same down the column (the dense computation's float32 operations in its
-        order), with (K, n) arrays so numpy's loops run along the pixels."""
+        v, u: a * (1 - u) + b * u along the rows, then the same down the column (the dense computation's
+        float32 operations in its order), with (K, n) arrays so numpy's loops run along the pixels."""
         a, b, c, d = self.table.take(cells, axis=1).reshape(4, self.classes, -1)
         top = a * (1 - u) + b * u
         bottom = c * (1 - u) + d * u
