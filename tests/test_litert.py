@@ -58,9 +58,31 @@ def test_the_tflite_agrees_with_the_onnx_graph(litert_artifacts):
                 assert a.label == b.label
         entry = json.loads((litert_artifacts[name] / "manifest.json").read_text())["variants"]["litert"]
         assert entry["validation"]["reference"] == "stock PyTorch model"
-        assert entry["litert"]["ops"] and entry["litert"]["xnnpack_partitions"] >= 1
-        if name == "face-parsing":  # the family's rewrites went into the .tflite
-            assert entry["rewrites"] == ["segformer-decode-head", "segformer-mix-ffn-nchw"]
+        # XNNPACK runs the whole graph: nothing falls back to TFLite's own kernels between partitions.
+        assert entry["litert"]["ops"] and entry["litert"]["xnnpack_partitions"] == 1
+        if name == "face-parsing":  # the family's rewrites for LiteRT went into the .tflite
+            assert entry["rewrites"] == ["segformer-decode-head", "segformer-mix-ffn-nchw",
+                                         "segformer-attention-batch-matmul"]
+
+
+def test_one_head_attention_scores_lower_to_a_batch_matmul_xnnpack_runs(mini_checkpoints, tmp_path):
+    """Without segformer-attention-batch-matmul, the face mini's one-head attention scores become FULLY_CONNECTED
+    ops with run-time weights, which XNNPACK's default delegate leaves to TFLite (more than one partition)."""
+    from edgeforge.export.rewrite import rewrite_model
+    from edgeforge.runtime.engines import litert_op_set
+    from edgeforge.targets.litert import convert_checkpoint
+    from edgeforge.zoo.checkpoints import load_checkpoint
+
+    checkpoint = load_checkpoint(mini_checkpoints["face-parsing"])
+    assert checkpoint.config.num_attention_heads[0] == 1
+    op_sets = {}
+    for label, rewrites in (("onnx", checkpoint.family.rewrites_for("onnx")),
+                            ("litert", checkpoint.family.rewrites_for("litert"))):
+        convert_checkpoint(checkpoint, rewrite_model(checkpoint.model, rewrites), tmp_path / f"{label}.tflite")
+        op_sets[label] = litert_op_set(tmp_path / f"{label}.tflite")
+    assert op_sets["onnx"]["xnnpack_partitions"] > 1 and op_sets["litert"]["xnnpack_partitions"] == 1
+    moved = op_sets["onnx"]["ops"]["FULLY_CONNECTED"] - op_sets["litert"]["ops"]["FULLY_CONNECTED"]
+    assert moved > 0 and op_sets["litert"]["ops"]["BATCH_MATMUL"] - op_sets["onnx"]["ops"]["BATCH_MATMUL"] == moved
 
 
 def test_quantized_litert_variants_are_within_the_budget_or_rejected(litert_artifacts):

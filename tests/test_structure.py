@@ -241,3 +241,16 @@ def test_declarations_refuse_what_the_contract_does_not_know():
         Target(name="x", title="x", export=lambda job: {}, base_variant="nothing")
     with pytest.raises(ValueError, match="is not a ort file"):
         VariantEntry("onnx/model.onnx", "ort", "fp32")
+
+
+def test_each_target_specific_rewrite_names_a_registered_target():
+    from edgeforge.families import FAMILIES
+    from edgeforge.targets import TARGETS
+
+    named = {(family.model_type, rewrite.name, target) for family in FAMILIES.values()
+             for rewrite in family.rewrites for target in rewrite.targets}
+    assert named, "no family declares a target-specific rewrite: this check would check nothing"
+    assert {entry for entry in named if entry[2] not in TARGETS} == set()
+    # ONNX does not get the LiteRT-only rewrite, LiteRT gets every rewrite ONNX gets.
+    for family in FAMILIES.values():
+        assert set(family.rewrites_for("onnx")) <= set(family.rewrites_for("litert"))

@@ -29,18 +29,18 @@ def logits_module(model):
 def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAULT_OPSET, fold: bool = False) -> Path:
     """Export ``checkpoint`` to ``out_path`` (written atomically) and run onnx's full checker on it.
 
-    ``fold``: export the model with its family's exact rewrites (``Family.rewrites``: folded
-    head, fusion-friendly modules) instead of the stock modules.
+    ``fold``: export the model with its family's exact rewrites for ONNX (``Family.rewrites_for("onnx")``:
+    folded head, fusion-friendly modules) instead of the stock modules.
     """
     import onnx
     import torch
 
     family = checkpoint.family
     model = checkpoint.model
-    if fold and family.rewrites:
+    if fold and family.rewrites_for("onnx"):
         from edgeforge.export.rewrite import rewrite_model
 
-        model = rewrite_model(model, family.rewrites)
+        model = rewrite_model(model, family.rewrites_for("onnx"))
     height, width = input_size(checkpoint.image_processor)
     dummy = torch.zeros(1, checkpoint.config.num_channels, height, width)
     out_path = Path(out_path)

@@ -22,6 +22,13 @@ class Rewrite:
 
     name: str  # recorded in the manifest
     apply: Callable[[Any], None]  # model -> None, edits the (copied) model in place
+    # The targets (``Target.name``) whose export it is for; empty: every target that exports from torch. A
+    # rewrite that helps one converter's lowering can hurt another's (an einsum is a MatMul pattern to
+    # litert-torch, an Einsum op that onnxruntime's attention fusion does not match).
+    targets: tuple[str, ...] = ()
+
+    def applies_to(self, target: str) -> bool:
+        return not self.targets or target in self.targets
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class Family:
         names = [rewrite.name for rewrite in self.rewrites]
         if len(set(names)) != len(names):
             raise ValueError(f"family {self.model_type}: rewrite names repeat: {names}")
+
+    def rewrites_for(self, target: str) -> tuple[Rewrite, ...]:
+        """The rewrites an export for ``target`` applies, in declaration order."""
+        return tuple(rewrite for rewrite in self.rewrites if rewrite.applies_to(target))
 
     def transformers_class(self, which: str):
         import transformers

@@ -15,6 +15,12 @@ Rewrites (torch modules in ``segformer_modules``, imported when a rewrite runs):
 - ``segformer-mix-ffn-nchw``: Mix-FFN's Linear -> depthwise conv -> GELU -> Linear, computed in NCHW
   with 1x1 convs, so only the C-channel input and output are transposed instead of the 4C-channel
   hidden state twice (those transposes were ~12 % of b2's time after folding).
+- ``segformer-attention-batch-matmul`` (LiteRT only): the attention scores Q·K^T as an einsum. litert-torch
+  lowers a one-head ``matmul`` (stage 1 of every MiT, stage 2 of b0) to FULLY_CONNECTED with K as run-time
+  weights, which XNNPACK's default delegate does not take (its dynamic fully connected flag is off by default,
+  in Python as on Android): each one fell back to TFLite's own kernel and split the graph (b2: 4 XNNPACK
+  partitions, 164 ms). As an einsum it lowers to BATCH_MATMUL, which XNNPACK runs: 1 partition, 127 ms.
+  Not for ONNX, where an Einsum op would escape onnxruntime's attention fusion.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ def fold_decode_head(model) -> None:
     from edgeforge.families.segformer_modules import FoldedSegformerDecodeHead
 
     model.decode_head = FoldedSegformerDecodeHead(model.decode_head)
+
+
+def attention_batch_matmul(model) -> None:
+    from edgeforge.families.segformer_modules import BatchMatMulSelfAttention
+
+    replace_modules(model, "SegformerEfficientSelfAttention", BatchMatMulSelfAttention)
 
 
 def mix_ffn_nchw(model) -> None:
@@ -59,7 +71,8 @@ SEGFORMER = register(Family(
     # SegFormer is fully convolutional up to the head: any H, W (multiples of 32 keep stages aligned).
     input_axes={0: "batch_size", 2: "height", 3: "width"},
     output_axes={0: "batch_size", 2: "logits_height", 3: "logits_width"},
-    rewrites=(Rewrite("segformer-decode-head", fold_decode_head), Rewrite("segformer-mix-ffn-nchw", mix_ffn_nchw)),
+    rewrites=(Rewrite("segformer-decode-head", fold_decode_head), Rewrite("segformer-mix-ffn-nchw", mix_ffn_nchw),
+              Rewrite("segformer-attention-batch-matmul", attention_batch_matmul, targets=("litert",))),
     # Attention fires only in the last stage (sequence-reduction ratio 1: plain self-attention). onnxruntime
     # has no fusion for the reduced-K/V attention of the others (its attention fusion needs Q, K and V from
     # one input). SkipLayerNormalization: fires, but measured 9-13 % slower end to end on b2 (onnxruntime

@@ -79,6 +79,38 @@ class NCHWMixFFN(nn.Module):
         return x.flatten(2).transpose(1, 2)
 
 
+class BatchMatMulSelfAttention(nn.Module):
+    """SegformerEfficientSelfAttention with its attention scores written as an einsum, which litert-torch lowers to
+    BATCH_MATMUL for any head count (``torch.matmul`` of one head becomes a FULLY_CONNECTED with run-time
+    weights). Same operations in the same order otherwise; the submodules are the copied model's own."""
+
+    def __init__(self, attention):
+        super().__init__()
+        self.num_attention_heads = attention.num_attention_heads
+        self.attention_head_size = attention.attention_head_size
+        self.all_head_size = attention.all_head_size
+        self.query, self.key, self.value = attention.query, attention.key, attention.value
+        self.sr_ratio = attention.sr_ratio
+        if self.sr_ratio > 1:
+            self.sr, self.layer_norm = attention.sr, attention.layer_norm
+
+    def _heads(self, states):
+        return states.view(states.shape[0], -1, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states, height, width, output_attentions=False):
+        batch_size, seq_length, channels = hidden_states.shape
+        query = self._heads(self.query(hidden_states))
+        if self.sr_ratio > 1:  # sequence reduction, as the stock module does it
+            hidden_states = hidden_states.permute(0, 2, 1).reshape(batch_size, channels, height, width)
+            hidden_states = self.sr(hidden_states).reshape(batch_size, channels, -1).permute(0, 2, 1)
+            hidden_states = self.layer_norm(hidden_states)
+        key, value = self._heads(self.key(hidden_states)), self._heads(self.value(hidden_states))
+        scores = torch.einsum("bhnd,bhmd->bhnm", query, key) / math.sqrt(self.attention_head_size)
+        probs = nn.functional.softmax(scores, dim=-1)
+        context = torch.matmul(probs, value).permute(0, 2, 1, 3).reshape(batch_size, seq_length, self.all_head_size)
+        return (context, probs) if output_attentions else (context,)
+
+
 def _conv1x1(linear: nn.Linear) -> nn.Conv2d:
     conv = nn.Conv2d(linear.in_features, linear.out_features, kernel_size=1, bias=linear.bias is not None)
     conv.weight.data = linear.weight.detach().clone()[:, :, None, None]

@@ -59,15 +59,16 @@ def export(job: ExportJob) -> dict[str, VariantEntry]:
 
     checkpoint = job.checkpoint
     model = checkpoint.model
-    rewrites = [r.name for r in checkpoint.family.rewrites] if job.fold else []
+    rewrites = checkpoint.family.rewrites_for("litert") if job.fold else ()
     if rewrites:
-        model = rewrite_model(model, checkpoint.family.rewrites)
+        model = rewrite_model(model, rewrites)
     entry = VariantEntry.of("litert")
     path = job.staging / entry.file
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     shape = convert_checkpoint(checkpoint, model, path)
-    entry.details.update(validation=_validate(job, path), converted_with="litert-torch", rewrites=rewrites,
+    entry.details.update(validation=_validate(job, path), converted_with="litert-torch",
+                         rewrites=[rewrite.name for rewrite in rewrites],
                          conversion_seconds=round(time.perf_counter() - started, 1), input_shape=shape,
                          layout="NCHW", litert=litert_op_set(path))
     job.log(f"      LiteRT vs PyTorch: max |logit diff| {entry.details['validation']['max_abs_diff']:.2e}")

@@ -48,7 +48,7 @@ def _optimize_graph(exported: Path, onnx_path: Path, checkpoint, fold: bool, opt
     """onnx/model.onnx from the exported graph: onnxruntime's fusions for the family, or the graph as is.
     Returns the manifest's record of what was applied."""
     family = checkpoint.family
-    graph = {"rewrites": [rewrite.name for rewrite in family.rewrites] if fold else [], "optimizer": None}
+    graph = {"rewrites": [rewrite.name for rewrite in family.rewrites_for("onnx")] if fold else [], "optimizer": None}
     if not (optimize and family.fusion):
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(exported, onnx_path)
