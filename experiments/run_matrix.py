@@ -135,12 +135,13 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
             # A precision no budget-compliant variant of exists (rejected on the trained mini) is not made.
             skipped = [name for name in precisions if name in mini.get("rejected_variants", {})]
             precisions = [name for name in precisions if name not in skipped]
-            options["keep_float"] = transferred_float_nodes(mini, mini_artifact / "onnx" / "model.onnx",
-                                                            artifact / "onnx" / "model.onnx")
-            if (mini_artifact / "openvino" / "model.xml").is_file():  # OpenVINO's op names, mapped the same way
-                openvino = {"variants": {n: e for n, e in mini.get("variants", {}).items() if n.startswith("openvino")}}
-                options["keep_float"].update(transferred_float_nodes(openvino, mini_artifact / "openvino" / "model.xml",
-                                                                     artifact / "openvino" / "model.xml"))
+            options["keep_float"] = {}
+            for graph, counterparts in (("onnx/model.onnx", graph_counterparts),
+                                        ("openvino/model.xml", graph_counterparts),  # keeps the ONNX names
+                                        ("litert/model.tflite", tflite_counterparts)):
+                if (mini_artifact / graph).is_file() and (artifact / graph).is_file():
+                    options["keep_float"].update(transferred_float_nodes(
+                        mini, counterparts(mini_artifact / graph, artifact / graph), graph.split("/")[0]))
             notes += [f"{name} not made: rejected on the trained mini" for name in skipped] + [FULL_SIZE_NOTE]
         else:
             notes.append(NO_TRANSFER_NOTE)
@@ -156,21 +157,30 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
 LAYER_INDEX = re.compile(r"(.*/(?:block\.\d+|layer)\.)(\d+)(/.*)")
 
 
-def transferred_float_nodes(mini_manifest: dict, mini_graph: Path, full_graph: Path) -> dict[str, list[str]]:
-    """precision -> nodes of the full-size graph to keep float: the trained mini's choices, by name, with a
-    repeated layer mapped by relative depth (mini layer i of n stands for full layers j with j*n//N == i:
-    a one-block SegFormer stage stands for every block of that stage; ViT-mini layer 3 of 4 for layers 9-11)."""
-    counterparts = full_size_counterparts(_node_names(mini_graph), _node_names(full_graph))
+def transferred_float_nodes(mini_manifest: dict, counterparts: dict[str, list[str]], target: str) -> dict[str, list[str]]:
+    """precision -> nodes of the full-size graph to keep float: the trained mini's choices for ``target``'s
+    variants, each mini node standing for its full-size ``counterparts``."""
+    from edgeforge.contract import VARIANTS
+
     chosen = {}
     for precision, entry in mini_manifest.get("variants", {}).items():
+        if VARIANTS[precision].file.split("/")[0] != target:
+            continue
         nodes = sorted({full for node in entry.get("nodes_kept_float", []) for full in counterparts.get(node, ())})
         if nodes:
             chosen[precision] = nodes
     return chosen
 
 
+def graph_counterparts(mini_graph: Path, full_graph: Path) -> dict[str, list[str]]:
+    """``full_size_counterparts`` of two ONNX graphs or OpenVINO IRs (which keep the ONNX node names)."""
+    return full_size_counterparts(_node_names(mini_graph), _node_names(full_graph))
+
+
 def full_size_counterparts(mini_names: list[str], full_names: list[str]) -> dict[str, list[str]]:
-    """mini node -> the full-size nodes it stands for (same name; a repeated layer by relative depth)."""
+    """mini node -> the full-size nodes it stands for: the same name, a repeated layer by relative depth (mini
+    layer i of n stands for full layers j with j*n//N == i: a one-block SegFormer stage stands for every block
+    of that stage; ViT-mini layer 3 of 4 for layers 9-11)."""
     mini_depths, full_depths, present = _layer_depths(mini_names), _layer_depths(full_names), set(full_names)
     counterparts = {}
     for node in mini_names:
@@ -185,6 +195,64 @@ def full_size_counterparts(mini_names: list[str], full_names: list[str]) -> dict
         if found:
             counterparts[node] = found
     return counterparts
+
+
+#: In a .tflite's tensor names (litert-torch names them by module class and list index, not attribute path):
+#: the stage of SegFormer's patch embedding an op comes after, and the index of the layer it belongs to.
+TFLITE_STAGE = re.compile(r"OverlapPatchEmbeddings_(\d+)")
+TFLITE_LAYER = re.compile(r"Layer_(\d+)/")
+
+
+def tflite_counterparts(mini_graph: Path, full_graph: Path) -> dict[str, list[str]]:
+    """mini op -> the full-size ops it stands for, in two .tflite files: the ops the LiteRT quantizer can quantize,
+    each placed by (stage, layer, its place among that layer's such ops, op type), a repeated layer by relative
+    depth as in ``full_size_counterparts``. By place, not by name: litert-torch merges the names of fused ops,
+    differently in a narrow and a wide model, while a layer's code, so the order of its ops, is the same."""
+    mini, full = _tflite_places(mini_graph), _tflite_places(full_graph)
+    mini_depths, full_depths = _stage_depths(mini.values()), _stage_depths(full.values())
+    by_place = {place: name for name, place in full.items()}
+    counterparts = {}
+    for name, (stage, layer, place, op) in mini.items():
+        if layer is None:
+            layers = [None]
+        else:
+            mini_n, full_n = mini_depths[stage], full_depths.get(stage, 0)
+            layers = [j for j in range(full_n) if j * mini_n // full_n == layer]
+        found = [by_place[key] for j in layers if (key := (stage, j, place, op)) in by_place]
+        if found:
+            counterparts[name] = found
+    return counterparts
+
+
+def _tflite_places(graph: Path) -> dict[str, tuple[int, int | None, int, str]]:
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeforge.quantize.litert_quantizer import WEIGHTED_OPS
+
+    interpreter = Interpreter(model_path=str(graph),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    stage, seen, places = 0, Counter(), {}
+    for op in interpreter._get_ops_details():  # in execution order
+        if op["op_name"] not in WEIGHTED_OPS:
+            continue
+        name = tensors[op["outputs"][0]]
+        if match := TFLITE_STAGE.search(name):
+            stage = int(match.group(1))
+        layer = int(match.group(1)) if (match := TFLITE_LAYER.search(name)) else None
+        seen[stage, layer] += 1
+        places[name] = (stage, layer, seen[stage, layer], op["op_name"])
+    return places
+
+
+def _stage_depths(places) -> dict[int, int]:
+    depths: dict[int, int] = {}
+    for stage, layer, _, _ in places:
+        if layer is not None:
+            depths[stage] = max(depths.get(stage, 0), layer + 1)
+    return depths
 
 
 def target_node_costs(mini_graph: Path, full_artifact: Path, work: Path, log) -> dict[str, float]:

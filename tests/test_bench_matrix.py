@@ -72,8 +72,9 @@ def test_full_size_variants_keep_float_what_the_trained_mini_needed(matrix, tmp_
         "quantized": {"nodes_kept_float": [seg.format(0, 0), "/m/head/Conv"]},
         "uint8": {"nodes_kept_float": []},
         "q4": {"nodes_kept_float": [seg.format(1, 0), "/v/layer.3/fc/MatMul", "/gone/Conv"]},
+        "openvino-int8": {"nodes_kept_float": ["/m/head/Conv"]},  # another target's variant: not this graph's
     }}
-    assert matrix.transferred_float_nodes(manifest, mini, full) == {
+    assert matrix.transferred_float_nodes(manifest, matrix.graph_counterparts(mini, full), "onnx") == {
         "quantized": sorted(["/m/head/Conv", *[seg.format(0, i) for i in range(3)]]),
         "q4": sorted([*[seg.format(1, i) for i in range(12)], *[f"/v/layer.{i}/fc/MatMul" for i in (9, 10, 11)]]),
     }
@@ -119,3 +120,36 @@ def test_full_size_baselines_are_judged_by_the_trained_mini_like_the_variants(ma
     assert duel["fastest_within_budget"]["ratio"] == pytest.approx(300 / 130)
     assert duel["fastest_within_budget"]["drift_on"].startswith(mini["name"] + ", ")
     assert mini["head_to_head"]["fastest_within_budget"]["baseline"] == "f32-plain"  # measured on the mini itself
+
+
+def test_each_mini_litert_op_stands_for_the_full_size_ops_at_its_place(matrix, tmp_path):
+    """.tflite names carry no stage and differ between a narrow and a wide model: ops map by (stage, layer,
+    place in the layer, op type), a layer by relative depth. Two SegFormers, one block per stage against 2/1/3/1."""
+    pytest.importorskip("litert_torch")
+    import torch
+
+    from edgeforge.export.onnx import logits_module
+    from edgeforge.export.rewrite import rewrite_model
+    from edgeforge.families.segformer import SEGFORMER
+    from edgeforge.targets.litert import convert
+    from edgeforge.zoo.checkpoints import checkpoint_config
+
+    paths = {}
+    for label, depths in (("mini", [1, 1, 1, 1]), ("deep", [2, 1, 3, 1])):
+        config = checkpoint_config("face-parsing", mini=True)
+        config.depths = depths
+        torch.manual_seed(0)
+        model = SEGFORMER.transformers_class("model_class")(config).eval()
+        paths[label] = tmp_path / f"{label}.tflite"
+        convert(logits_module(rewrite_model(model, SEGFORMER.rewrites_for("litert"))), torch.zeros(1, 3, 64, 64),
+                paths[label])
+    counterparts = matrix.tflite_counterparts(paths["mini"], paths["deep"])
+    mini_places, deep_places = matrix._tflite_places(paths["mini"]), matrix._tflite_places(paths["deep"])
+    assert set(counterparts) == set(mini_places)  # every mini op has its counterparts
+    assert sorted(n for names in counterparts.values() for n in names) == sorted(deep_places)  # each deep op once
+    for mini_op, deep_ops in counterparts.items():
+        stage, layer, place, op = mini_places[mini_op]
+        assert {deep_places[name][0] for name in deep_ops} == {stage}
+        assert {deep_places[name][2:] for name in deep_ops} == {(place, op)}
+        if layer is not None:  # a one-block stage stands for every block of that stage
+            assert sorted(deep_places[name][1] for name in deep_ops) == list(range([2, 1, 3, 1][stage]))
