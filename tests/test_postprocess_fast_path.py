@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from edgeforge.runtime.postprocess import (
+    CANDIDATES,
+    _candidates,
     resize_logits_argmax,
     resize_logits_argmax_dense,
 )
@@ -49,4 +51,10 @@ def test_a_noisy_map_equals_the_dense_computation():
     rng = np.random.default_rng(11)
     logits = rng.standard_normal((18, 160, 160)).astype(np.float32)
     logits[3, ::7, ::5] = logits[:, ::7, ::5].max(axis=0)  # exact ties for the lead
+    # Cells where 2, 3, ... CANDIDATES classes can win, and more (each blended as its own group), all occur.
+    top_left = (np.arange(159)[:, None] * 160 + np.arange(159)).ravel()
+    corners = np.stack([top_left, top_left + 1, top_left + 160, top_left + 161])
+    _, count = _candidates(logits.reshape(18, -1).take(corners, axis=1))
+    counts = set(np.minimum(count, CANDIDATES + 1).tolist())
+    assert set(range(2, CANDIDATES + 2)) <= counts, counts
     assert np.array_equal(resize_logits_argmax(logits, 640, 640), resize_logits_argmax_dense(logits, 640, 640))

@@ -58,27 +58,31 @@ def resize_logits_argmax(logits: np.ndarray, height: int, width: int) -> np.ndar
     mixed = (label < 0) | (label != label[:, right]) | (label != label[below]) | (label != label[below][:, right])
     i, j = np.nonzero(mixed)
     corners = np.stack([i * w + j, i * w + right[j], below[i] * w + j, below[i] * w + right[j]])
-    corner_logits = logits.reshape(classes, -1)[:, corners]  # (C, 4, cells)
+    corner_logits = logits.reshape(classes, -1).take(corners, axis=1)  # (C, 4, cells), contiguous
     ids, count = _candidates(corner_logits)
-    one = count == 1
-    few, many = np.flatnonzero(~one & (count <= ids.shape[1])), np.flatnonzero(count > ids.shape[1])
     code = label.astype(np.int64)
+    one = count == 1
     code[i[one], j[one]] = ids[one, 0]
-    # Cells still to blend are numbered -1, -2, ... in the label map (few candidates first) until blended.
-    code[i[few], j[few]] = -1 - np.arange(len(few))
-    code[i[many], j[many]] = -1 - len(few) - np.arange(len(many))
+    # The cells still to blend, grouped by how many classes can win there (2 .. K, then more: every class),
+    # are numbered -1, -2, ... in the label map, one group after the other, until blended.
+    groups, numbered = [], 0
+    for k in range(2, ids.shape[1] + 2):
+        cells = np.flatnonzero(count == k if k <= ids.shape[1] else count >= k)
+        if len(cells):
+            code[i[cells], j[cells]] = -1 - numbered - np.arange(len(cells))
+            groups.append(_Cells(corner_logits, cells, ids[cells, :k] if k <= ids.shape[1] else None, numbered))
+            numbered += len(cells)
     label_map = code.take(r0, axis=0).take(c0, axis=1)
-    groups = [_Cells(corner_logits, few, ids[few], 0), _Cells(corner_logits, many, None, len(few))]
     out = label_map.reshape(-1)
     todo = np.flatnonzero(out < 0)
-    for start in range(0, len(todo), PIXELS_PER_CHUNK):
-        chunk = todo[start : start + PIXELS_PER_CHUNK]
-        cell = -1 - out[chunk]
-        y, x = np.divmod(chunk, width)
-        for group in groups:
-            mine = (cell >= group.first) & (cell < group.first + group.count)
-            if mine.any():
-                out[chunk[mine]] = group.blend(cell[mine] - group.first, wr[y[mine]], wc[x[mine]])
+    cell = -1 - out[todo]
+    for group in groups:
+        mine = (cell >= group.first) & (cell < group.first + group.count)
+        pixels, cells = todo[mine], cell[mine] - group.first
+        for start in range(0, len(pixels), PIXELS_PER_CHUNK):
+            chunk = slice(start, start + PIXELS_PER_CHUNK)
+            y, x = np.divmod(pixels[chunk], width)
+            out[pixels[chunk]] = group.blend(cells[chunk], wr[y], wc[x])
     return label_map
 
 
@@ -113,10 +117,9 @@ def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Inside a cell every class's value lies between its lowest and highest corner value (give or take
     rounding), so a class whose highest is below some class's lowest, by more than ``MARGIN``, cannot win."""
-    a, b, c, d = corner_logits.transpose(1, 0, 2)  # (C, cells) each
-    lowest, highest = np.minimum(np.minimum(a, b), np.minimum(c, d)), np.maximum(np.maximum(a, b), np.maximum(c, d))
-    scale = np.maximum(highest, -lowest).max(axis=0, initial=0.0) + 1.0
-    can_win = highest >= lowest.max(axis=0, initial=-np.inf) - MARGIN * scale
+    lowest, highest = corner_logits.min(axis=1), corner_logits.max(axis=1)  # (C, cells) each
+    scale = np.maximum(highest.max(axis=0), -lowest.min(axis=0)) + 1.0  # the cell's largest |logit| + 1
+    can_win = highest >= lowest.max(axis=0) - MARGIN * scale
     count = can_win.sum(axis=0)
     cell, cls = np.nonzero(can_win.T)  # by cell, then by class id
     rank = np.arange(len(cell)) - (np.cumsum(count) - count)[cell]
@@ -128,16 +131,20 @@ def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _decided_class(logits: np.ndarray) -> np.ndarray:
-    """(h, w) int16: each low-resolution pixel's class, or -1 where its best class does not lead the runner-up
-    by more than rounding can move (a tie included). Plane by plane: no (C, h, w) temporaries."""
-    winner = _first_max(logits)
-    if len(logits) > 1:
-        best, runner_up = logits.max(axis=0), np.full(winner.shape, -np.inf, dtype=np.float32)
-        for k, plane in enumerate(logits):  # a tie leaves the runner-up equal to the best
-            np.maximum(runner_up, np.where(winner == k, -np.inf, plane), out=runner_up)
-        scale = np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0
-        winner = np.where(best - runner_up > MARGIN * scale, winner, -1)
-    return winner.astype(np.int16 if len(logits) < 32767 else np.int64)
+    """(h, w) int16: each low-resolution pixel's class, or -1 where no class leads every other by more than
+    rounding can move (a tie included): decided where exactly one class is within ``MARGIN`` of the best.
+    Plane by plane: no (C, h, w) temporaries."""
+    best = logits.max(axis=0)
+    threshold = best - MARGIN * (np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0)
+    dtype = np.int16 if len(logits) < 32767 else np.int64
+    near = np.zeros(best.shape, dtype=dtype)  # classes within the margin of the best
+    winner = np.zeros(best.shape, dtype=dtype)  # the sum of their ids: the id where there is one
+    for k, plane in enumerate(logits):
+        close = plane >= threshold
+        near += close
+        if k:
+            winner += close * dtype(k)
+    return np.where(near == 1, winner, dtype(-1))
 
 
 def _first_max(values: np.ndarray) -> np.ndarray:
