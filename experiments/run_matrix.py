@@ -199,7 +199,7 @@ def full_size_counterparts(mini_names: list[str], full_names: list[str]) -> dict
 
 #: In a .tflite's tensor names (litert-torch names them by module class and list index, not attribute path):
 #: the stage of SegFormer's patch embedding an op comes after, and the index of the layer it belongs to.
-TFLITE_STAGE = re.compile(r"OverlapPatchEmbeddings_(\d+)")
+TFLITE_STAGE = re.compile(r"PatchEmbeddings_(\d+)")
 TFLITE_LAYER = re.compile(r"Layer_(\d+)/")
 
 

@@ -58,13 +58,21 @@ def bn_checkpoint(mini_checkpoints, tmp_path_factory):
     return path
 
 
+#: What each target's rewrites put in the first SegFormer block: (Mix-FFN class, its depthwise conv's, attention's).
+SEGFORMER_MODULES = {"onnx": ("NCHWMixFFN", "Conv2d", "SegformerEfficientSelfAttention"),
+                     "litert": ("SegformerMixFFN", "LiteRTDWConv", "LiteRTSelfAttention")}
+
+
+@pytest.mark.parametrize("target", sorted(SEGFORMER_MODULES))
 @pytest.mark.parametrize("name", SEGFORMERS)
-def test_segformer_rewrites_equal_stock_in_torch(name, mini_checkpoints, photos):
+def test_segformer_rewrites_equal_stock_in_torch(name, target, mini_checkpoints, photos):
     checkpoint = load_checkpoint(mini_checkpoints[name])
     stock = _with_trained_like_batch_norm(checkpoint.model, seed=7)
-    rewritten = rewrite_model(stock, checkpoint.family.rewrites)
+    rewritten = rewrite_model(stock, checkpoint.family.rewrites_for(target))
     assert not hasattr(rewritten.decode_head, "linear_fuse") and hasattr(stock.decode_head, "linear_fuse")
-    assert type(rewritten.segformer.encoder.block[0][0].mlp).__name__ == "NCHWMixFFN"
+    block = rewritten.segformer.encoder.block[0][0]
+    assert (type(block.mlp).__name__, type(block.mlp.dwconv).__name__,
+            type(block.attention.self).__name__) == SEGFORMER_MODULES[target]
     assert type(stock.segformer.encoder.block[0][0].mlp).__name__ == "SegformerMixFFN"  # the stock model is untouched
     images = [photos["astronaut"], photos["chelsea"]]
     pixel_values = checkpoint.image_processor(images, return_tensors="pt")["pixel_values"]

@@ -61,13 +61,14 @@ def test_the_tflite_agrees_with_the_onnx_graph(litert_artifacts):
         # XNNPACK runs the whole graph: nothing falls back to TFLite's own kernels between partitions.
         assert entry["litert"]["ops"] and entry["litert"]["xnnpack_partitions"] == 1
         if name == "face-parsing":  # the family's rewrites for LiteRT went into the .tflite
-            assert entry["rewrites"] == ["segformer-decode-head", "segformer-mix-ffn-nchw",
-                                         "segformer-attention-batch-matmul"]
+            assert entry["rewrites"] == ["segformer-decode-head", "segformer-litert-attention",
+                                         "segformer-litert-channels-last"]
 
 
-def test_one_head_attention_scores_lower_to_a_batch_matmul_xnnpack_runs(mini_checkpoints, tmp_path):
-    """Without segformer-attention-batch-matmul, the face mini's one-head attention scores become FULLY_CONNECTED
-    ops with run-time weights, which XNNPACK's default delegate leaves to TFLite (more than one partition)."""
+def test_the_litert_rewrites_keep_every_op_in_xnnpack_and_cancel_the_layout_transposes(mini_checkpoints, tmp_path):
+    """The face mini converted with ONNX's rewrites: its one-head attention scores become FULLY_CONNECTED ops with
+    run-time weights, which XNNPACK's default delegate leaves to TFLite (more than one partition), and its conv
+    inputs and outputs are transposed twice. With LiteRT's own: one partition, BATCH_MATMULs, fewer TRANSPOSEs."""
     from edgeforge.export.rewrite import rewrite_model
     from edgeforge.runtime.engines import litert_op_set
     from edgeforge.targets.litert import convert_checkpoint
@@ -76,13 +77,14 @@ def test_one_head_attention_scores_lower_to_a_batch_matmul_xnnpack_runs(mini_che
     checkpoint = load_checkpoint(mini_checkpoints["face-parsing"])
     assert checkpoint.config.num_attention_heads[0] == 1
     op_sets = {}
-    for label, rewrites in (("onnx", checkpoint.family.rewrites_for("onnx")),
-                            ("litert", checkpoint.family.rewrites_for("litert"))):
-        convert_checkpoint(checkpoint, rewrite_model(checkpoint.model, rewrites), tmp_path / f"{label}.tflite")
-        op_sets[label] = litert_op_set(tmp_path / f"{label}.tflite")
-    assert op_sets["onnx"]["xnnpack_partitions"] > 1 and op_sets["litert"]["xnnpack_partitions"] == 1
-    moved = op_sets["onnx"]["ops"]["FULLY_CONNECTED"] - op_sets["litert"]["ops"]["FULLY_CONNECTED"]
-    assert moved > 0 and op_sets["litert"]["ops"]["BATCH_MATMUL"] - op_sets["onnx"]["ops"]["BATCH_MATMUL"] == moved
+    for target in ("onnx", "litert"):
+        convert_checkpoint(checkpoint, rewrite_model(checkpoint.model, checkpoint.family.rewrites_for(target)),
+                           tmp_path / f"{target}.tflite")
+        op_sets[target] = litert_op_set(tmp_path / f"{target}.tflite")
+    onnx, litert = op_sets["onnx"], op_sets["litert"]
+    assert onnx["xnnpack_partitions"] > 1 and litert["xnnpack_partitions"] == 1
+    assert litert["ops"]["BATCH_MATMUL"] > onnx["ops"]["BATCH_MATMUL"]
+    assert litert["ops"]["TRANSPOSE"] < onnx["ops"]["TRANSPOSE"] / 2
 
 
 def test_quantized_litert_variants_are_within_the_budget_or_rejected(litert_artifacts):

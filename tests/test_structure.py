@@ -251,6 +251,3 @@ def test_each_target_specific_rewrite_names_a_registered_target():
              for rewrite in family.rewrites for target in rewrite.targets}
     assert named, "no family declares a target-specific rewrite: this check would check nothing"
     assert {entry for entry in named if entry[2] not in TARGETS} == set()
-    # ONNX does not get the LiteRT-only rewrite, LiteRT gets every rewrite ONNX gets.
-    for family in FAMILIES.values():
-        assert set(family.rewrites_for("onnx")) <= set(family.rewrites_for("litert"))

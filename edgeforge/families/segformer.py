@@ -12,15 +12,21 @@ Rewrites (torch modules in ``segformer_modules``, imported when a rewrite runs):
       b'   = s * sum_i (F_i @ b_i) + t  one bias for all stages (t: BN shift), added at stage 0
 
   which removes the 1x1 conv at 1/4 resolution: 121 -> 44 GFLOPs for SegFormer-b2 at 512x512.
-- ``segformer-mix-ffn-nchw``: Mix-FFN's Linear -> depthwise conv -> GELU -> Linear, computed in NCHW
+- ``segformer-mix-ffn-nchw`` (ONNX): Mix-FFN's Linear -> depthwise conv -> GELU -> Linear, computed in NCHW
   with 1x1 convs, so only the C-channel input and output are transposed instead of the 4C-channel
   hidden state twice (those transposes were ~12 % of b2's time after folding).
-- ``segformer-attention-batch-matmul`` (LiteRT only): the attention scores Q·K^T as an einsum. litert-torch
-  lowers a one-head ``matmul`` (stage 1 of every MiT, stage 2 of b0) to FULLY_CONNECTED with K as run-time
-  weights, which XNNPACK's default delegate does not take (its dynamic fully connected flag is off by default,
-  in Python as on Android): each one fell back to TFLite's own kernel and split the graph (b2: 4 XNNPACK
-  partitions, 164 ms). As an einsum it lowers to BATCH_MATMUL, which XNNPACK runs: 1 partition, 127 ms.
-  Not for ONNX, where an Einsum op would escape onnxruntime's attention fusion.
+- ``segformer-litert-attention`` (LiteRT): the attention scores Q·K^T as an einsum. litert-torch lowers a
+  one-head ``matmul`` (stage 1 of every MiT) to FULLY_CONNECTED with K as run-time weights, which XNNPACK's
+  default delegate does not take (its dynamic fully connected flag is off by default, in Python as on
+  Android): each fell back to TFLite's own kernel and split the graph (b2: 4 XNNPACK partitions). As an
+  einsum it lowers to BATCH_MATMUL, which XNNPACK runs: 1 partition, b2 164 -> 127 ms. (Its sequence
+  reduction conv goes by way of NHWC, as below.)
+- ``segformer-litert-channels-last`` (LiteRT): the token <-> image reshapes around every conv (patch
+  embeddings, sequence reduction, Mix-FFN's depthwise conv) go by way of NHWC, so they cancel against the
+  NCHW <-> NHWC transposes litert-torch puts around each conv (b2: 178 -> 54 TRANSPOSE ops). With no
+  transposes left to save, LiteRT keeps Mix-FFN's dense layers as they are: FULLY_CONNECTED, which XNNPACK's
+  dynamic int8 quantizes and runs on both x86 and ARM alike (its dynamic CONV_2D does not: see ARM64), so
+  ``segformer-mix-ffn-nchw`` is for ONNX only. b2's dynamic int8 .tflite: 124 -> 89 ms.
 """
 
 from __future__ import annotations
@@ -41,10 +47,17 @@ def fold_decode_head(model) -> None:
     model.decode_head = FoldedSegformerDecodeHead(model.decode_head)
 
 
-def attention_batch_matmul(model) -> None:
-    from edgeforge.families.segformer_modules import BatchMatMulSelfAttention
+def litert_attention(model) -> None:
+    from edgeforge.families.segformer_modules import LiteRTSelfAttention
 
-    replace_modules(model, "SegformerEfficientSelfAttention", BatchMatMulSelfAttention)
+    replace_modules(model, "SegformerEfficientSelfAttention", LiteRTSelfAttention)
+
+
+def litert_channels_last(model) -> None:
+    from edgeforge.families.segformer_modules import LiteRTDWConv, LiteRTPatchEmbeddings
+
+    replace_modules(model, "SegformerOverlapPatchEmbeddings", LiteRTPatchEmbeddings)
+    replace_modules(model, "SegformerDWConv", LiteRTDWConv)
 
 
 def mix_ffn_nchw(model) -> None:
@@ -71,8 +84,10 @@ SEGFORMER = register(Family(
     # SegFormer is fully convolutional up to the head: any H, W (multiples of 32 keep stages aligned).
     input_axes={0: "batch_size", 2: "height", 3: "width"},
     output_axes={0: "batch_size", 2: "logits_height", 3: "logits_width"},
-    rewrites=(Rewrite("segformer-decode-head", fold_decode_head), Rewrite("segformer-mix-ffn-nchw", mix_ffn_nchw),
-              Rewrite("segformer-attention-batch-matmul", attention_batch_matmul, targets=("litert",))),
+    rewrites=(Rewrite("segformer-decode-head", fold_decode_head),
+              Rewrite("segformer-mix-ffn-nchw", mix_ffn_nchw, targets=("onnx",)),
+              Rewrite("segformer-litert-attention", litert_attention, targets=("litert",)),
+              Rewrite("segformer-litert-channels-last", litert_channels_last, targets=("litert",))),
     # Attention fires only in the last stage (sequence-reduction ratio 1: plain self-attention). onnxruntime
     # has no fusion for the reduced-K/V attention of the others (its attention fusion needs Q, K and V from
     # one input). SkipLayerNormalization: fires, but measured 9-13 % slower end to end on b2 (onnxruntime

@@ -79,10 +79,21 @@ class NCHWMixFFN(nn.Module):
         return x.flatten(2).transpose(1, 2)
 
 
-class BatchMatMulSelfAttention(nn.Module):
-    """SegformerEfficientSelfAttention with its attention scores written as an einsum, which litert-torch lowers to
-    BATCH_MATMUL for any head count (``torch.matmul`` of one head becomes a FULLY_CONNECTED with run-time
-    weights). Same operations in the same order otherwise; the submodules are the copied model's own."""
+def tokens_to_nchw(tokens, height: int, width: int):
+    """(B, H*W, C) -> (B, C, H, W) by way of NHWC: the permute is the inverse of the NCHW -> NHWC transpose
+    litert-torch puts before a convolution, so the two cancel (``transpose(1, 2)`` first would not)."""
+    return tokens.reshape(tokens.shape[0], height, width, tokens.shape[2]).permute(0, 3, 1, 2)
+
+
+def nchw_to_tokens(maps):
+    """(B, C, H, W) -> (B, H*W, C) by way of NHWC (see ``tokens_to_nchw``)."""
+    return maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1, maps.shape[1])
+
+
+class LiteRTSelfAttention(nn.Module):
+    """SegformerEfficientSelfAttention as litert-torch lowers it well: the scores Q·K^T as an einsum (BATCH_MATMUL
+    for any head count) and the sequence reduction's conv between ``tokens_to_nchw`` / ``nchw_to_tokens``.
+    Same operations otherwise; the submodules are the copied model's own."""
 
     def __init__(self, attention):
         super().__init__()
@@ -98,17 +109,38 @@ class BatchMatMulSelfAttention(nn.Module):
         return states.view(states.shape[0], -1, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
     def forward(self, hidden_states, height, width, output_attentions=False):
-        batch_size, seq_length, channels = hidden_states.shape
+        batch_size, seq_length, _ = hidden_states.shape
         query = self._heads(self.query(hidden_states))
-        if self.sr_ratio > 1:  # sequence reduction, as the stock module does it
-            hidden_states = hidden_states.permute(0, 2, 1).reshape(batch_size, channels, height, width)
-            hidden_states = self.sr(hidden_states).reshape(batch_size, channels, -1).permute(0, 2, 1)
-            hidden_states = self.layer_norm(hidden_states)
+        if self.sr_ratio > 1:
+            hidden_states = self.layer_norm(nchw_to_tokens(self.sr(tokens_to_nchw(hidden_states, height, width))))
         key, value = self._heads(self.key(hidden_states)), self._heads(self.value(hidden_states))
         scores = torch.einsum("bhnd,bhmd->bhnm", query, key) / math.sqrt(self.attention_head_size)
         probs = nn.functional.softmax(scores, dim=-1)
         context = torch.matmul(probs, value).permute(0, 2, 1, 3).reshape(batch_size, seq_length, self.all_head_size)
         return (context, probs) if output_attentions else (context,)
+
+
+class LiteRTPatchEmbeddings(nn.Module):
+    """SegformerOverlapPatchEmbeddings with its conv output turned into tokens by way of NHWC."""
+
+    def __init__(self, embeddings):
+        super().__init__()
+        self.proj, self.layer_norm = embeddings.proj, embeddings.layer_norm
+
+    def forward(self, pixel_values):
+        maps = self.proj(pixel_values)
+        return self.layer_norm(nchw_to_tokens(maps)), maps.shape[2], maps.shape[3]
+
+
+class LiteRTDWConv(nn.Module):
+    """SegformerDWConv (Mix-FFN's 3x3 depthwise conv on tokens) by way of NHWC."""
+
+    def __init__(self, dwconv):
+        super().__init__()
+        self.dwconv = dwconv.dwconv
+
+    def forward(self, hidden_states, height, width):
+        return nchw_to_tokens(self.dwconv(tokens_to_nchw(hidden_states, height, width)))
 
 
 def _conv1x1(linear: nn.Linear) -> nn.Conv2d:
