@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="timed runs per variant (default: minis 30, full 10)")
     parser.add_argument("--threads", type=int, default=None, help="main thread count (default: all cores)")
     parser.add_argument("--samples", type=int, default=None, help="synthetic images for drift (default 16)")
-    parser.add_argument("--targets", default="onnx,ort,openvino", help="build targets (default onnx,ort,openvino; "
-                        "coreml adds minutes and cannot be timed off macOS)")
+    parser.add_argument("--targets", default=None, help="build targets (default: onnx, ort, openvino and litert, "
+                        "those installed; coreml adds minutes and cannot be timed off macOS)")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -97,6 +97,13 @@ def matrix_rows(args: argparse.Namespace) -> list[tuple[str, str]]:
         raise EdgeforgeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     rows = [MINIS, FULL] if args.only == "all" else [args.only]
     return [(row, name) for row in rows for name in names]
+
+
+def matrix_targets() -> tuple[str, ...]:
+    """The default targets: every installed one but Core ML (whose models only macOS runs)."""
+    from edgeforge.targets import default_targets
+
+    return tuple(t for t in default_targets() if t != "coreml")
 
 
 def prepare_checkpoint(row: str, name: str, work: Path) -> tuple[Path, str]:
@@ -321,7 +328,8 @@ def exported_once(row: str, name: str, work: Path, args: argparse.Namespace, mad
         if args.reuse and (artifact / "manifest.json").is_file():
             log(f"  reusing the export in {artifact}")
         else:
-            build(checkpoint, artifact, targets=parse_targets(args.targets), log=lambda line: log("  " + line))
+            build(checkpoint, artifact, targets=parse_targets(args.targets or matrix_targets()),
+                  log=lambda line: log("  " + line))
         made[artifact] = checkpoint
     return made[artifact], artifact
 

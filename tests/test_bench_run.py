@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgeforge.benchmarks.timing import STAGE_ROUNDS
 from edgeforge.runtime.manifest import read_manifest, write_manifest
 
 
@@ -107,7 +108,7 @@ def test_bench_end_to_end_then_the_gate_both_ways(face_artifact, tmp_path, monke
     stages = model["stages"]
     fastest = min(variants, key=lambda name: variants[name]["latency"]["2"]["p50_ms"])
     assert stages["variant"] == fastest and stages["threads"] == 2
-    assert all(stages[part]["n"] == 5 for part in ("preprocess", "forward", "postprocess", "predict"))
+    assert all(stages[part]["n"] == STAGE_ROUNDS for part in ("preprocess", "forward", "postprocess", "predict"))
     assert stages["predict"]["p50_ms"] > stages["forward"]["p50_ms"] * 0.8
     # The report and its figures.
     markdown = (report_dir / "report.md").read_text()

@@ -93,11 +93,17 @@ def step(log, title: str):
     log(f"  {title} ... {time.perf_counter() - started:.1f} s")
 
 
+#: Rounds of the stage timing, at least: ``predict()`` / model run is a ratio of two medians a few percent
+#: apart, and ten runs of a ~100 ms model on a shared machine move each median by about a percent.
+STAGE_ROUNDS = 30
+
+
 def pipeline(entry: dict, runners: list[Runner], image, runs: int, threads: int) -> None:
     """Pre-, post-processing and ``predict()`` end to end with the fastest variant at ``threads`` (the one
-    an app would ship), beside that variant's own model run."""
+    an app would ship), beside that variant's own model run, in at least ``STAGE_ROUNDS`` rounds."""
     timed = [r for r in runners if r.kind == VARIANT and r.threads == threads and r.reload is not None]
     if not timed:
         return
     fastest = min(timed, key=lambda r: record_of(entry, r)["latency"][str(threads)]["p50_ms"])
-    entry["stages"] = {"variant": fastest.name, "threads": threads, **time_stages(fastest.reload(), image, runs)}
+    stages = time_stages(fastest.reload(), image, max(runs, STAGE_ROUNDS))
+    entry["stages"] = {"variant": fastest.name, "threads": threads, **stages}

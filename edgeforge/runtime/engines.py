@@ -243,7 +243,7 @@ def _from_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
     if np.issubdtype(detail["dtype"], np.integer):
         scale, zero_point = detail["quantization"]
         return (values.astype(np.float32) - zero_point) * np.float32(scale)
-    return values.astype(np.float32, copy=True)
+    return values.astype(np.float32, copy=False)  # get_tensor's array is a copy already: the caller's own
 
 
 def litert_op_set(model_path: Path) -> dict:
