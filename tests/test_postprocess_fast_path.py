@@ -58,3 +58,20 @@ def test_a_noisy_map_equals_the_dense_computation():
     counts = set(np.minimum(count, CANDIDATES + 1).tolist())
     assert set(range(2, CANDIDATES + 2)) <= counts, counts
     assert np.array_equal(resize_logits_argmax(logits, 640, 640), resize_logits_argmax_dense(logits, 640, 640))
+
+
+def test_reused_scratch_never_reaches_a_result():
+    """Temporaries are written into per-thread arrays reused from call to call: a label map already returned does
+    not change when the next call (another map, another size) reuses them, and threads do not share them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    inputs = [(rng.standard_normal((18, 64, 64)).astype(np.float32), 256, 200),
+              (rng.standard_normal((7, 40, 50)).astype(np.float32), 160, 330)]
+    expected = [resize_logits_argmax_dense(logits, h, w) for logits, h, w in inputs]
+    first = resize_logits_argmax(*inputs[0])
+    second = resize_logits_argmax(*inputs[1])
+    assert np.array_equal(first, expected[0]) and np.array_equal(second, expected[1])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda k: resize_logits_argmax(*inputs[k % 2]), range(40)))
+    assert all(np.array_equal(result, expected[k % 2]) for k, result in enumerate(results))
