@@ -87,6 +87,22 @@ def test_the_litert_rewrites_keep_every_op_in_xnnpack_and_cancel_the_layout_tran
     assert litert["ops"]["TRANSPOSE"] < onnx["ops"]["TRANSPOSE"] / 2
 
 
+def test_predict_refills_its_logits_buffer_and_gives_the_fresh_results(litert_artifacts):
+    images = _images("faces", 2)
+    model = load(litert_artifacts["face-parsing"], variant="litert", threads=2)
+    first = model.predict(images[0])
+    buffer = model._buffers.logits
+    second = model.predict(images[1])
+    assert model._buffers.logits is buffer  # the same array, written again
+    fresh = [load(litert_artifacts["face-parsing"], variant="litert").predict(image) for image in images]
+    assert np.array_equal(first.label_map, fresh[0].label_map) and np.array_equal(second.label_map, fresh[1].label_map)
+    assert not np.array_equal(first.label_map, second.label_map)  # two images: a stale buffer would show
+    pixel_values, _ = model.preprocess([images[0]])
+    wrong_shape = np.zeros((1, 2, 3), dtype=np.float32)
+    out = model.forward(pixel_values, into=wrong_shape)
+    assert out is not wrong_shape and np.array_equal(out, model.forward(pixel_values))
+
+
 def test_quantized_litert_variants_are_within_the_budget_or_rejected(litert_artifacts):
     made = 0
     for name in NAMES:

@@ -131,7 +131,8 @@ class OnnxRuntimeEngine:
     def providers(self) -> list[str]:
         return self.session.get_providers()
 
-    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False, into: np.ndarray | None = None) -> np.ndarray:
+        """The logits: a fresh array from onnxruntime (``into``, a buffer other engines copy into, is not used)."""
         options = self._releasing if release_memory else self._run_options
         try:
             return self.session.run([self.output.name], {self.input.name: pixel_values}, options)[0]
@@ -182,7 +183,8 @@ class OpenVINOEngine:
     def providers(self) -> list[str]:
         return [f"OpenVINO CPU ({self.inference_precision})"]
 
-    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False, into: np.ndarray | None = None) -> np.ndarray:
+        """The logits, copied out of the request's output into ``into`` when it fits, else into a fresh array."""
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = self.compiled.create_infer_request()
@@ -191,7 +193,7 @@ class OpenVINOEngine:
         except Exception as exc:
             raise EdgeforgeError(f"{self.model_path.name}: OpenVINO failed on input {tuple(pixel_values.shape)}: "
                                  f"{_openvino_reason(exc)}") from None
-        return request.get_output_tensor(0).data.copy()
+        return _copied(request.get_output_tensor(0).data, into)
 
 
 class LiteRTEngine:
@@ -219,7 +221,8 @@ class LiteRTEngine:
     def providers(self) -> list[str]:
         return ["LiteRT CPU (XNNPACK)"]
 
-    def run(self, pixel_values: np.ndarray, release_memory: bool = False) -> np.ndarray:
+    def run(self, pixel_values: np.ndarray, release_memory: bool = False, into: np.ndarray | None = None) -> np.ndarray:
+        """The logits, copied out of the interpreter into ``into`` when it fits, else into a fresh array."""
         with self._lock:
             try:
                 self.interpreter.set_tensor(self._in["index"], _to_tensor(pixel_values, self._in))
@@ -227,7 +230,9 @@ class LiteRTEngine:
             except Exception as exc:
                 raise EdgeforgeError(f"{self.model_path.name}: LiteRT failed on input {tuple(pixel_values.shape)}: "
                                      f"{_first_line(exc)}") from None
-            return _from_tensor(self.interpreter.get_tensor(self._out["index"]), self._out)
+            if np.issubdtype(self._out["dtype"], np.integer):
+                return _from_tensor(self.interpreter.get_tensor(self._out["index"]), self._out)
+            return _copied(self.interpreter.tensor(self._out["index"])(), into)  # a view, valid until the next run
 
 
 def _to_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
@@ -240,10 +245,19 @@ def _to_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def _from_tensor(values: np.ndarray, detail: dict) -> np.ndarray:
-    if np.issubdtype(detail["dtype"], np.integer):
-        scale, zero_point = detail["quantization"]
-        return (values.astype(np.float32) - zero_point) * np.float32(scale)
-    return values.astype(np.float32, copy=False)  # get_tensor's array is a copy already: the caller's own
+    """An integer output tensor dequantized with its scale and zero point."""
+    scale, zero_point = detail["quantization"]
+    return (values.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def _copied(values: np.ndarray, into: np.ndarray | None) -> np.ndarray:
+    """``values`` (an engine's own output memory) copied into ``into`` if it has their shape, else into a fresh
+    float32 array. ``predict()`` passes the previous call's logits: a fresh array of megabytes costs page faults
+    on every call once the allocator has handed freed memory back to the system."""
+    if into is not None and into.shape == values.shape and into.dtype == np.float32 and into.flags.writeable:
+        np.copyto(into, values)
+        return into
+    return np.array(values, dtype=np.float32)
 
 
 def litert_op_set(model_path: Path) -> dict:
