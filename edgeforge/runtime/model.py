@@ -147,8 +147,8 @@ class Model:
         # 512x512 measured 3.6 ms with a fresh array, 1.0 ms without the faults).
         buffer = getattr(self._buffers, "pixel_values", None)
         pixel_values = self._buffers.pixel_values = self.preprocessor(pil_images, out=buffer)
-        # The logits too (no result keeps them): with LiteRT, one process measured 904 page faults per predict()
-        # with fresh logits and none with reused ones (b2: 6.7 -> 5.8 ms beside the model run).
+        # The logits too (no result keeps them): in a LiteRT process, b2's predict() made ~620 page faults per call
+        # with fresh logits and ~30 with reused ones (the time moved within this machine's noise, +-1.5 ms).
         logits = self._buffers.logits = self.forward(pixel_values, into=getattr(self._buffers, "logits", None))
         return self.postprocess(logits, [im.size for im in pil_images])
 
