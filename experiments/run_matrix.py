@@ -164,7 +164,8 @@ def quantize_artifact(row: str, artifact: Path, mini_artifact: Path, log,
 LAYER_INDEX = re.compile(r"(.*/(?:block\.\d+|layer)\.)(\d+)(/.*)")
 
 
-def transferred_float_nodes(mini_manifest: dict, counterparts: dict[str, list[str]], target: str) -> dict[str, list[str]]:
+def transferred_float_nodes(mini_manifest: dict, counterparts: dict[str, list[str]],
+                            target: str) -> dict[str, list[str]]:
     """precision -> nodes of the full-size graph to keep float: the trained mini's choices for ``target``'s
     variants, each mini node standing for its full-size ``counterparts``."""
     from edgeforge.contract import VARIANTS

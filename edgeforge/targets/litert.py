@@ -1,8 +1,8 @@
 """LiteRT (formerly TensorFlow Lite: Android's on-device runtime, MediaPipe, most Linux boards): ``.tflite``
 converted by ``litert-torch`` from the checkpoint *with the family's torch rewrites for LiteRT* (SegFormer: folded
-decode head, attention scores as BATCH_MATMUL, convs fed by way of NHWC), validated against the stock PyTorch model; fp16 weights, dynamic-range int8 and
-static int8 (calibrated) made by ai-edge-quantizer within the accuracy budget, on the ops XNNPACK runs fast
-in int8 (see ``LiteRTRecipe.op_types``).
+decode head, attention scores as BATCH_MATMUL, convs fed by way of NHWC), validated against the stock PyTorch
+model; fp16 weights, dynamic-range int8 and static int8 (calibrated) made by ai-edge-quantizer within the accuracy
+budget, on the ops XNNPACK runs fast in int8 (see ``LiteRTRecipe.op_types``).
 
 Optional: ``pip install 'edgeforge[litert]'`` (litert-torch, ai-edge-litert, ai-edge-quantizer). Without it the
 target is not in the default set, and asking for it says how to install it.
