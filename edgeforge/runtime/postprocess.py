@@ -134,8 +134,8 @@ class _Cells:
 
 def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(C, 4, cells) logits at each cell's corners -> the classes that can win inside each cell, as
-    (cells, K) class ids in ascending order (padded with the first), K = min(C, CANDIDATES), and how many
-    there are per cell.
+    (cells, K) class ids in ascending order, K = min(C, CANDIDATES), and how many there are per cell (a row's
+    entries past its count are 0: the blending groups take the first count of them).
 
     Inside a cell every class's value lies between its lowest and highest corner value (give or take
     rounding), so a class whose highest is below some class's lowest, by more than ``MARGIN``, cannot win."""
@@ -148,8 +148,7 @@ def _candidates(corner_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cell, cls = np.nonzero(can_win.T)  # by cell, then by class id
     rank = np.arange(len(cell)) - (np.cumsum(count) - count)[cell]
     keep = rank < CANDIDATES
-    ids = np.empty((len(count), min(len(can_win), CANDIDATES)), dtype=np.intp)
-    ids[:] = cls[rank == 0][:, None]  # the padding repeats the first: a repeat never wins a tie
+    ids = np.zeros((len(count), min(len(can_win), CANDIDATES)), dtype=np.intp)
     ids[cell[keep], rank[keep]] = cls[keep]
     return ids, count
 
@@ -162,12 +161,11 @@ def _decided_class(logits: np.ndarray) -> np.ndarray:
     threshold = best - MARGIN * (np.maximum(np.abs(best), np.abs(logits.min(axis=0))) + 1.0)
     dtype = np.int16 if len(logits) < 32767 else np.int64
     near = np.zeros(best.shape, dtype=dtype)  # classes within the margin of the best
-    winner = np.zeros(best.shape, dtype=dtype)  # the sum of their ids: the id where there is one
+    winner = np.zeros(best.shape, dtype=dtype)  # the last of them: the only one where near == 1
     for k, plane in enumerate(logits):
         close = plane >= threshold
         near += close
-        if k:
-            winner += close * dtype(k)
+        np.copyto(winner, k, where=close)
     return np.where(near == 1, winner, dtype(-1))
 
 
