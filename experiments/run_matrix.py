@@ -235,23 +235,17 @@ def tflite_counterparts(mini_graph: Path, full_graph: Path) -> dict[str, list[st
 def _tflite_places(graph: Path) -> dict[str, tuple[int, int | None, int, str]]:
     from collections import Counter
 
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import Interpreter
 
-    from edgeforge.quantize.litert_quantizer import WEIGHTED_OPS
+    from edgeforge.quantize.litert_quantizer import WEIGHTED_OPS, ops_of
 
-    interpreter = Interpreter(model_path=str(graph),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     stage, seen, places = 0, Counter(), {}
-    for op in interpreter._get_ops_details():  # in execution order
-        if op["op_name"] not in WEIGHTED_OPS:
-            continue
-        name = tensors[op["outputs"][0]]
+    for op, name in ops_of(Interpreter(model_path=str(graph)), WEIGHTED_OPS):  # in execution order
         if match := TFLITE_STAGE.search(name):
             stage = int(match.group(1))
         layer = int(match.group(1)) if (match := TFLITE_LAYER.search(name)) else None
         seen[stage, layer] += 1
-        places[name] = (stage, layer, seen[stage, layer], op["op_name"])
+        places[name] = (stage, layer, seen[stage, layer], op)
     return places
 
 

@@ -37,10 +37,11 @@ def export_onnx(checkpoint: Checkpoint, out_path: str | Path, opset: int = DEFAU
 
     family = checkpoint.family
     model = checkpoint.model
-    if fold and family.rewrites_for("onnx"):
+    rewrites = family.rewrites_for("onnx") if fold else ()
+    if rewrites:
         from edgeforge.export.rewrite import rewrite_model
 
-        model = rewrite_model(model, family.rewrites_for("onnx"))
+        model = rewrite_model(model, rewrites)
     height, width = input_size(checkpoint.image_processor)
     dummy = torch.zeros(1, checkpoint.config.num_channels, height, width)
     out_path = Path(out_path)

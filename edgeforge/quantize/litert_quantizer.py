@@ -19,6 +19,14 @@ from edgeforge.quantize.recipes import LiteRTRecipe
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")
 
 
+def ops_of(interpreter, op_types: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(op type, output tensor name) of each op of ``op_types`` in a LiteRT interpreter's graph, in execution
+    order; the name is how the quantizer's recipes address the op. Read before any delegate replaces ops."""
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return [(op["op_name"], tensors[op["outputs"][0]]) for op in interpreter._get_ops_details()
+            if op["op_name"] in op_types]
+
+
 class LiteRTQuantizer:
     suffix = ".tflite"
 
@@ -27,10 +35,8 @@ class LiteRTQuantizer:
 
         self.model_path, self.recipe = Path(model_path), recipe
         interpreter = Interpreter(model_path=str(self.model_path))
-        tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
         self.op_types = recipe.op_types or WEIGHTED_OPS
-        self.candidates = [tensors[op["outputs"][0]] for op in interpreter._get_ops_details()
-                           if op["op_name"] in self.op_types]
+        self.candidates = [name for _, name in ops_of(interpreter, self.op_types)]
         if not self.candidates:
             raise EdgeforgeError(f"{self.model_path.name}: no {', '.join(self.op_types)} ops to quantize")
         signature, inputs = next(iter(interpreter.get_signature_list().items()))
